@@ -1,0 +1,20 @@
+//! The pure core of ticket-agent: provisioning orders, resource-type mappings, ticket drafts,
+//! ticket outcomes and the provisioning states they produce.
+//!
+//! Architecture invariant: this crate does no I/O, knows no async runtime and no HTTP or SQL
+//! types. Everything here is a function of its arguments, so every rule is testable with plain
+//! values. Time is always passed in by the caller.
+
+pub mod mapping;
+pub mod order;
+pub mod outcome;
+pub mod reference;
+pub mod template;
+pub mod ticket;
+
+pub use mapping::{CatalogCodes, MappingError, RecipientKind, ResourceTypeMapping};
+pub use order::{ChangeType, OrderError, OrderFile, OrderFileError, ProvisioningOrder};
+pub use outcome::{OutcomePolicy, ProvisioningState, StateReport, TicketOutcome};
+pub use reference::ExternalReference;
+pub use template::{TemplateError, TicketTemplates};
+pub use ticket::{StatusClassifier, TicketDraft, TicketNumber};

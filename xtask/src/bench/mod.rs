@@ -1,0 +1,38 @@
+//! `cargo xtask bench`: speed and memory goals, measured in release builds.
+//!
+//! Each benchmark is an example program of the crate it measures (`crates/<crate>/examples/`),
+//! built with `--release` and run here in turn. It prints what it measured next to its goal and
+//! exits non-zero when a goal is missed.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// (name, package, example, what it measures)
+const BENCHES: &[(&str, &str, &str, &str)] = &[];
+
+pub fn run(names: &[String]) -> Result<()> {
+    let selected: Vec<_> = BENCHES
+        .iter()
+        .filter(|(name, ..)| names.is_empty() || names.iter().any(|n| n == name))
+        .collect();
+    if selected.is_empty() {
+        let known: Vec<&str> = BENCHES.iter().map(|(name, ..)| *name).collect();
+        bail!("no benchmark matches {names:?}; known: {known:?}");
+    }
+    let mut failed = Vec::new();
+    for (name, package, example, what) in selected {
+        println!("== {name}: {what}");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["run", "--quiet", "--release", "--package", package, "--example", example])
+            .status()
+            .with_context(|| format!("cannot start benchmark {name}"))?;
+        if !status.success() {
+            failed.push(*name);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("benchmarks missed their goals or failed: {failed:?}");
+    }
+    Ok(())
+}
