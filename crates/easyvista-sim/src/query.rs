@@ -406,23 +406,6 @@ fn lowercase(s: &str) -> Cow<'_, str> {
     if s.chars().any(char::is_uppercase) { Cow::Owned(s.to_lowercase()) } else { Cow::Borrowed(s) }
 }
 
-/// Sorts rows by the keys, stable; keys naming no column compare equal.
-pub(crate) fn sort_records(rows: &mut [Record], keys: &[SortKey]) {
-    if keys.is_empty() {
-        return;
-    }
-    rows.sort_by(|a, b| {
-        for key in keys {
-            let ordering = compare_values(a.text(&key.field).as_deref(), b.text(&key.field).as_deref());
-            let ordering = if key.descending { ordering.reverse() } else { ordering };
-            if ordering != Ordering::Equal {
-                return ordering;
-            }
-        }
-        Ordering::Equal
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,10 +104,6 @@ impl Record {
         self.entries.push((key.into(), value.into()));
     }
 
-    pub(crate) fn entries(&self) -> &[(Key, Value)] {
-        &self.entries
-    }
-
     fn entry(&self, name: &str) -> Option<&(Key, Value)> {
         self.entries.iter().find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
     }
