@@ -24,8 +24,8 @@ fn layer_of(package: &str) -> Option<Layer> {
         "ta-domain" => Layer::Domain,
         "ta-ports" => Layer::Ports,
         "ta-usecases" => Layer::UseCases,
-        "ta-easyvista" | "easyvista-sim" | "ta-usercube" | "ta-ledger" | "ta-settings" | "ta-rsa" | "ta-keyvault"
-        | "ta-cyberark" => Layer::Adapter,
+        "ta-easyvista" | "easyvista-sim" | "ta-usercube" | "ta-ledger" | "ta-settings"
+        | "ta-rsa" | "ta-keyvault" | "ta-cyberark" => Layer::Adapter,
         "ticket-agent" => Layer::Binary,
         "xtask" => Layer::Tooling,
         _ => return None,
@@ -52,7 +52,8 @@ pub fn check() -> Result<()> {
     if !output.status.success() {
         bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let metadata: Value = serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
+    let metadata: Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
     let violations = violations(&metadata);
     if violations.is_empty() {
         println!("layers: every crate depends only on the layers below it");
@@ -98,7 +99,8 @@ mod tests {
     use super::*;
 
     fn package(name: &str, deps: &[(&str, Option<&str>)]) -> Value {
-        let deps: Vec<Value> = deps.iter().map(|(n, kind)| json!({"name": n, "kind": kind})).collect();
+        let deps: Vec<Value> =
+            deps.iter().map(|(n, kind)| json!({"name": n, "kind": kind})).collect();
         json!({"name": name, "dependencies": deps})
     }
 
@@ -150,7 +152,10 @@ mod tests {
     fn an_unplaced_crate_fails() {
         let mut packages = healthy();
         packages.push(package("ta-mystery", &[]));
-        assert_eq!(violations(&metadata(packages)), ["crate ta-mystery has no layer: place it in xtask/src/layers.rs"]);
+        assert_eq!(
+            violations(&metadata(packages)),
+            ["crate ta-mystery has no layer: place it in xtask/src/layers.rs"]
+        );
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub mod template;
 pub mod ticket;
 
 pub use mapping::{CatalogCodes, MappingError, RecipientKind, ResourceTypeMapping};
-pub use order::{ChangeType, OrderError, OrderFile, OrderFileError, ProvisioningOrder};
-pub use outcome::{OutcomePolicy, ProvisioningState, StateReport, TicketOutcome};
+pub use order::{ChangeType, OrderEntry, OrderError, OrderFile, OrderFileError, ProvisioningOrder};
+pub use outcome::{OutcomePolicy, ProvisioningState, StateReport, TicketOutcome, report};
 pub use reference::ExternalReference;
-pub use template::{TemplateError, TicketTemplates};
-pub use ticket::{StatusClassifier, TicketDraft, TicketNumber};
+pub use template::{
+    RenderedTicket, TemplateError, TemplateOptions, TemplateSource, TicketTemplates,
+};
+pub use ticket::{CatalogRef, Classification, StatusClassifier, TicketDraft, TicketNumber};

@@ -63,7 +63,9 @@ pub enum MappingError {
     NotXml { source_name: String, reason: String },
     #[error("{source_name}, line {line}: EasyVistaResourceTypeMapping{}: {reason}", describe(.identifier))]
     Invalid { source_name: String, line: u32, identifier: Option<String>, reason: String },
-    #[error("{source_name}: EasyVistaResourceTypeMapping {identifier:?} is defined twice (lines {first} and {second})")]
+    #[error(
+        "{source_name}: EasyVistaResourceTypeMapping {identifier:?} is defined twice (lines {first} and {second})"
+    )]
     Duplicate { source_name: String, identifier: String, first: u32, second: u32 },
 }
 
@@ -77,10 +79,8 @@ impl CatalogCodes {
     /// Reads `CatalogCode`: one code for every change type, or three separated by `¤`
     /// for Added, Modified and Deleted, in that order.
     pub fn parse(text: &str) -> Result<CatalogCodes, String> {
-        let parts: Vec<&str> = text
-            .split([CATALOG_CODE_SEPARATOR, MISENCODED_SEPARATOR])
-            .map(str::trim)
-            .collect();
+        let parts: Vec<&str> =
+            text.split([CATALOG_CODE_SEPARATOR, MISENCODED_SEPARATOR]).map(str::trim).collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(format!("CatalogCode {text:?} has an empty code"));
         }
@@ -122,7 +122,9 @@ impl std::str::FromStr for RecipientKind {
             "identification" => Ok(RecipientKind::Identification),
             "mail" | "email" | "e_mail" => Ok(RecipientKind::Mail),
             "name" => Ok(RecipientKind::Name),
-            _ => Err(format!("unknown recipient kind {s:?} (expected Id, Identification, Mail or Name)")),
+            _ => Err(format!(
+                "unknown recipient kind {s:?} (expected Id, Identification, Mail or Name)"
+            )),
         }
     }
 }
@@ -132,7 +134,10 @@ impl std::str::FromStr for RecipientKind {
 impl ResourceTypeMapping {
     /// Every `EasyVistaResourceTypeMapping` element of an XML document, wherever it stands.
     /// `source_name` (usually the file path) is used in every error message.
-    pub fn parse_all(source_name: &str, xml: &str) -> Result<Vec<ResourceTypeMapping>, MappingError> {
+    pub fn parse_all(
+        source_name: &str,
+        xml: &str,
+    ) -> Result<Vec<ResourceTypeMapping>, MappingError> {
         let doc = roxmltree::Document::parse(xml).map_err(|e| MappingError::NotXml {
             source_name: source_name.to_owned(),
             reason: e.to_string(),
@@ -142,7 +147,12 @@ impl ResourceTypeMapping {
         for node in doc.descendants().filter(|n| n.has_tag_name("EasyVistaResourceTypeMapping")) {
             let line = doc.text_pos_at(node.range().start).row;
             let mapping = Self::from_element(&node, line).map_err(|(identifier, reason)| {
-                MappingError::Invalid { source_name: source_name.to_owned(), line, identifier, reason }
+                MappingError::Invalid {
+                    source_name: source_name.to_owned(),
+                    line,
+                    identifier,
+                    reason,
+                }
             })?;
             if let Some(first) = mappings.iter().find(|m| m.identifier == mapping.identifier) {
                 return Err(MappingError::Duplicate {
@@ -157,18 +167,29 @@ impl ResourceTypeMapping {
         Ok(mappings)
     }
 
-    fn from_element(node: &roxmltree::Node<'_, '_>, line: u32) -> Result<ResourceTypeMapping, (Option<String>, String)> {
-        let attr = |name: &str| node.attribute(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    fn from_element(
+        node: &roxmltree::Node<'_, '_>,
+        line: u32,
+    ) -> Result<ResourceTypeMapping, (Option<String>, String)> {
+        let attr = |name: &str| {
+            node.attribute(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+        };
         let identifier = attr("Identifier");
         let fail = |reason: String| (identifier.clone(), reason);
-        let required = |name: &str| attr(name).ok_or_else(|| fail(format!("the {name} attribute is required")));
+        let required = |name: &str| {
+            attr(name).ok_or_else(|| fail(format!("the {name} attribute is required")))
+        };
 
         let catalog_codes = CatalogCodes::parse(&required("CatalogCode")?).map_err(fail)?;
         let ticket_synchro_is_not_available = match attr("TicketSynchroIsNotAvailable") {
             None => false,
             Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
             Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
-            Some(v) => return Err(fail(format!("TicketSynchroIsNotAvailable {v:?} is not true or false"))),
+            Some(v) => {
+                return Err(fail(format!(
+                    "TicketSynchroIsNotAvailable {v:?} is not true or false"
+                )));
+            }
         };
 
         Ok(ResourceTypeMapping {
@@ -215,7 +236,9 @@ mod tests {
                 severity_id: Some("3".into()),
                 impact_id: Some("2".into()),
                 title: Some("C:/identitymanagerDemo/Conf/EasyVista/TitleTemplate.txt".into()),
-                description: Some("C:/identitymanagerDemo/Conf/EasyVista/DescriptionTemplate.txt".into()),
+                description: Some(
+                    "C:/identitymanagerDemo/Conf/EasyVista/DescriptionTemplate.txt".into()
+                ),
                 ticket_synchro_is_not_available: true,
                 line: 3,
             }]

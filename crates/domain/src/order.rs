@@ -123,10 +123,9 @@ impl FromStr for ChangeType {
 
     /// Exactly the three values Identity Manager documents; anything else is refused.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ChangeType::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown ChangeType {s:?} (expected Added, Modified or Deleted)"))
+        ChangeType::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            format!("unknown ChangeType {s:?} (expected Added, Modified or Deleted)")
+        })
     }
 }
 
@@ -136,8 +135,10 @@ impl OrderFile {
     /// Parses the text of one order file. `name` is used in every error message.
     pub fn parse(name: &str, text: &str) -> Result<OrderFile, OrderFileError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let root: Value = serde_json::from_str(text)
-            .map_err(|e| OrderFileError::NotJson { file: name.to_owned(), reason: e.to_string() })?;
+        let root: Value = serde_json::from_str(text).map_err(|e| OrderFileError::NotJson {
+            file: name.to_owned(),
+            reason: e.to_string(),
+        })?;
         let not_list = |reason: &str| OrderFileError::NotOrderList {
             file: name.to_owned(),
             reason: reason.to_owned(),
@@ -157,13 +158,12 @@ impl OrderFile {
             .map(|(i, raw)| OrderEntry {
                 position: i + 1,
                 raw: raw.clone(),
-                order: ProvisioningOrder::from_json(raw)
-                    .map_err(|(id, reason)| OrderError {
-                        file: name.to_owned(),
-                        position: i + 1,
-                        assigned_resource_type_id: id,
-                        reason,
-                    }),
+                order: ProvisioningOrder::from_json(raw).map_err(|(id, reason)| OrderError {
+                    file: name.to_owned(),
+                    position: i + 1,
+                    assigned_resource_type_id: id,
+                    reason,
+                }),
             })
             .collect();
         Ok(OrderFile { name: name.to_owned(), entries })
@@ -221,6 +221,20 @@ impl ProvisioningOrder {
         })
     }
 
+    /// Reads one order entry on its own (as kept in the ledger), outside of any file.
+    pub fn from_value(raw: &Value) -> Result<ProvisioningOrder, String> {
+        Self::from_json(raw).map_err(|(_, reason)| reason)
+    }
+
+    /// The source entity type's id, as reported in the `OwnerType` result column.
+    pub fn owner_type(&self) -> String {
+        self.resource_type
+            .source_entity_type
+            .as_ref()
+            .and_then(|t| t.id.clone())
+            .unwrap_or_default()
+    }
+
     /// The owner's id, as reported in the `OwnerId` result column.
     pub fn owner_id(&self) -> Option<String> {
         get_ci(&self.owner, "Id").and_then(id_text)
@@ -255,7 +269,13 @@ impl ResourceTypeRef {
         };
         let source_entity_type = EntityTypeRef::take(&mut fields, "SourceEntityType")?;
         let target_entity_type = EntityTypeRef::take(&mut fields, "TargetEntityType")?;
-        Ok(ResourceTypeRef { id, identifier, source_entity_type, target_entity_type, extra: fields })
+        Ok(ResourceTypeRef {
+            id,
+            identifier,
+            source_entity_type,
+            target_entity_type,
+            extra: fields,
+        })
     }
 }
 
@@ -292,7 +312,9 @@ fn take_ci(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
 fn take_id(map: &mut Map<String, Value>, key: &str) -> Result<Option<String>, String> {
     match take_ci(map, key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => id_text(&v).map(Some).ok_or_else(|| format!("{key} is neither a string nor a number: {v}")),
+        Some(v) => id_text(&v)
+            .map(Some)
+            .ok_or_else(|| format!("{key} is neither a string nor a number: {v}")),
     }
 }
 
@@ -386,7 +408,10 @@ mod tests {
     #[test]
     fn ids_are_accepted_as_numbers() {
         let text = DOCUMENTED_ORDER
-            .replace(r#""AssignedResourceTypeId": "3930001""#, r#""AssignedResourceTypeId": 3930001"#)
+            .replace(
+                r#""AssignedResourceTypeId": "3930001""#,
+                r#""AssignedResourceTypeId": 3930001"#,
+            )
             .replace(r#""Id": "-41""#, r#""Id": -41"#);
         let file = OrderFile::parse("orders.json", &text).unwrap();
         let order = only_order(&file);
@@ -396,7 +421,8 @@ mod tests {
 
     #[test]
     fn unknown_change_type_is_rejected_naming_file_and_order() {
-        let text = DOCUMENTED_ORDER.replace(r#""ChangeType": "Added""#, r#""ChangeType": "Renamed""#);
+        let text =
+            DOCUMENTED_ORDER.replace(r#""ChangeType": "Added""#, r#""ChangeType": "Renamed""#);
         let file = OrderFile::parse("batch-7.json", &text).unwrap();
         let err = file.entries[0].order.as_ref().unwrap_err();
         let message = err.to_string();
@@ -434,7 +460,10 @@ mod tests {
             OrderFileError::NotOrderList { .. }
         ));
         let err = OrderFile::parse("x.json", r#"{"Orders": []}"#).unwrap_err();
-        assert_eq!(err.to_string(), "x.json: not an order file: no ProvisioningOrdersList property");
+        assert_eq!(
+            err.to_string(),
+            "x.json: not an order file: no ProvisioningOrdersList property"
+        );
     }
 
     #[test]

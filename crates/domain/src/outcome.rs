@@ -110,7 +110,8 @@ impl FromStr for ProvisioningState {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted: String = s.chars().filter(|c| !c.is_whitespace()).collect();
         if let Ok(n) = wanted.parse::<u8>() {
-            return Self::from_value(n).ok_or_else(|| format!("no provisioning state has the value {n}"));
+            return Self::from_value(n)
+                .ok_or_else(|| format!("no provisioning state has the value {n}"));
         }
         Self::ALL
             .into_iter()
@@ -154,7 +155,12 @@ impl Default for OutcomePolicy {
 
 impl OutcomePolicy {
     /// An open ticket becomes stale once it has been open longer than the configured period.
-    pub fn settle(&self, outcome: TicketOutcome, opened_at: DateTime<Utc>, now: DateTime<Utc>) -> TicketOutcome {
+    pub fn settle(
+        &self,
+        outcome: TicketOutcome,
+        opened_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> TicketOutcome {
         match (outcome, self.stale_after) {
             (TicketOutcome::Open, Some(limit)) if now - opened_at > limit => TicketOutcome::Stale,
             _ => outcome,
@@ -179,12 +185,15 @@ pub fn report(
             state: ProvisioningState::Verified,
             message: format!("ticket {ticket} closed; resource type is not synchronized"),
         }),
-        TicketOutcome::Closed => {
-            Some(StateReport { state: ProvisioningState::Executed, message: format!("ticket {ticket} closed") })
-        }
+        TicketOutcome::Closed => Some(StateReport {
+            state: ProvisioningState::Executed,
+            message: format!("ticket {ticket} closed"),
+        }),
         TicketOutcome::Canceled => failed(format!("ticket {ticket} was canceled in EasyVista")),
         TicketOutcome::Rejected => failed(format!("ticket {ticket} was rejected in EasyVista")),
-        TicketOutcome::Lost => failed(format!("ticket {ticket} disappeared from EasyVista (not found)")),
+        TicketOutcome::Lost => {
+            failed(format!("ticket {ticket} disappeared from EasyVista (not found)"))
+        }
         TicketOutcome::Stale => {
             let days = policy.stale_after.map(|d| d.num_days()).unwrap_or_default();
             failed(format!("ticket {ticket} is still open after more than {days} days"))
@@ -202,7 +211,8 @@ mod tests {
 
     #[test]
     fn states_keep_identity_managers_numbers() {
-        let numbered: Vec<(u8, &str)> = ProvisioningState::ALL.iter().map(|s| (s.value(), s.name())).collect();
+        let numbered: Vec<(u8, &str)> =
+            ProvisioningState::ALL.iter().map(|s| (s.value(), s.name())).collect();
         assert_eq!(
             numbered,
             [
@@ -217,7 +227,10 @@ mod tests {
                 (8, "Executed"),
             ]
         );
-        assert_eq!("Awaiting Approval".parse::<ProvisioningState>(), Ok(ProvisioningState::AwaitingApproval));
+        assert_eq!(
+            "Awaiting Approval".parse::<ProvisioningState>(),
+            Ok(ProvisioningState::AwaitingApproval)
+        );
         assert_eq!("3".parse::<ProvisioningState>(), Ok(ProvisioningState::Errored));
         assert!("9".parse::<ProvisioningState>().is_err());
     }
@@ -225,14 +238,25 @@ mod tests {
     #[test]
     fn closed_gives_executed_or_verified_when_not_synchronized() {
         let policy = OutcomePolicy::default();
-        assert_eq!(report(TicketOutcome::Closed, &rfc(), false, &policy).unwrap().state, ProvisioningState::Executed);
-        assert_eq!(report(TicketOutcome::Closed, &rfc(), true, &policy).unwrap().state, ProvisioningState::Verified);
+        assert_eq!(
+            report(TicketOutcome::Closed, &rfc(), false, &policy).unwrap().state,
+            ProvisioningState::Executed
+        );
+        assert_eq!(
+            report(TicketOutcome::Closed, &rfc(), true, &policy).unwrap().state,
+            ProvisioningState::Verified
+        );
     }
 
     #[test]
     fn every_other_end_gives_the_failure_state_with_a_reason() {
         let policy = OutcomePolicy::default();
-        for outcome in [TicketOutcome::Canceled, TicketOutcome::Rejected, TicketOutcome::Lost, TicketOutcome::Stale] {
+        for outcome in [
+            TicketOutcome::Canceled,
+            TicketOutcome::Rejected,
+            TicketOutcome::Lost,
+            TicketOutcome::Stale,
+        ] {
             let report = report(outcome, &rfc(), true, &policy).unwrap();
             assert_eq!(report.state, ProvisioningState::Error, "{outcome}");
             assert!(report.message.contains("I251203_000001"), "{}", report.message);
@@ -241,7 +265,10 @@ mod tests {
         assert_eq!(lost.message, "ticket I251203_000001 disappeared from EasyVista (not found)");
 
         let errored = OutcomePolicy { failure_state: ProvisioningState::Errored, ..policy };
-        assert_eq!(report(TicketOutcome::Canceled, &rfc(), false, &errored).unwrap().state, ProvisioningState::Errored);
+        assert_eq!(
+            report(TicketOutcome::Canceled, &rfc(), false, &errored).unwrap().state,
+            ProvisioningState::Errored
+        );
     }
 
     #[test]
@@ -253,11 +280,18 @@ mod tests {
     fn stale_only_when_configured_and_past_the_period() {
         let opened = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
         let later = opened + Duration::days(20);
-        assert_eq!(OutcomePolicy::default().settle(TicketOutcome::Open, opened, later), TicketOutcome::Open);
+        assert_eq!(
+            OutcomePolicy::default().settle(TicketOutcome::Open, opened, later),
+            TicketOutcome::Open
+        );
 
-        let policy = OutcomePolicy { stale_after: Some(Duration::days(15)), ..OutcomePolicy::default() };
+        let policy =
+            OutcomePolicy { stale_after: Some(Duration::days(15)), ..OutcomePolicy::default() };
         assert_eq!(policy.settle(TicketOutcome::Open, opened, later), TicketOutcome::Stale);
-        assert_eq!(policy.settle(TicketOutcome::Open, opened, opened + Duration::days(10)), TicketOutcome::Open);
+        assert_eq!(
+            policy.settle(TicketOutcome::Open, opened, opened + Duration::days(10)),
+            TicketOutcome::Open
+        );
         assert_eq!(policy.settle(TicketOutcome::Closed, opened, later), TicketOutcome::Closed);
     }
 }

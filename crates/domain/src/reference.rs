@@ -33,13 +33,22 @@ impl ExternalReference {
         fingerprint: &str,
     ) -> ExternalReference {
         let mut hasher = Sha256::new();
-        for part in [delivery, &position.to_string(), fingerprint, change.as_str(), assigned_resource_type_id] {
+        for part in [
+            delivery,
+            &position.to_string(),
+            fingerprint,
+            change.as_str(),
+            assigned_resource_type_id,
+        ] {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
         }
         let digest = hex::encode(&hasher.finalize()[..8]);
-        let id: String =
-            assigned_resource_type_id.chars().filter(char::is_ascii_alphanumeric).take(ID_PART_MAX).collect();
+        let id: String = assigned_resource_type_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(ID_PART_MAX)
+            .collect();
         let change = &change.as_str()[..1];
         ExternalReference(format!("TA-{change}-{id}-{digest}"))
     }
@@ -50,7 +59,9 @@ impl ExternalReference {
             return Err(format!("external reference {text:?} must have 1 to {MAX_LEN} characters"));
         }
         if !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!("external reference {text:?} may hold only letters, digits and '-'"));
+            return Err(format!(
+                "external reference {text:?} may hold only letters, digits and '-'"
+            ));
         }
         Ok(ExternalReference(text.to_owned()))
     }
@@ -124,8 +135,10 @@ mod tests {
 
     #[test]
     fn added_and_deleted_of_the_same_assignment_differ_even_in_the_same_slot() {
-        let added = ExternalReference::derive(ChangeType::Added, "3930001", "orders.json", 1, "same");
-        let deleted = ExternalReference::derive(ChangeType::Deleted, "3930001", "orders.json", 1, "same");
+        let added =
+            ExternalReference::derive(ChangeType::Added, "3930001", "orders.json", 1, "same");
+        let deleted =
+            ExternalReference::derive(ChangeType::Deleted, "3930001", "orders.json", 1, "same");
         assert_ne!(added, deleted);
         assert!(added.as_str().starts_with("TA-A-3930001-"), "{added}");
         assert!(deleted.as_str().starts_with("TA-D-3930001-"), "{deleted}");

@@ -56,7 +56,8 @@ const TITLE: &str = "title";
 const DESCRIPTION: &str = "description";
 
 /// Used when a mapping names no title template.
-pub const DEFAULT_TITLE: &str = "{{ProvisioningOrder.ChangeType}} {{ResourceType}} for {{Username}}";
+pub const DEFAULT_TITLE: &str =
+    "{{ProvisioningOrder.ChangeType}} {{ResourceType}} for {{Username}}";
 
 /// Used when a mapping names no description template.
 pub const DEFAULT_DESCRIPTION: &str = "\
@@ -97,9 +98,12 @@ impl TicketTemplates {
         registry.register_helper("GetEnumerator", Box::new(enumerate_helper));
         registry.register_helper("section", Box::new(Section));
 
-        let title = title.unwrap_or(TemplateSource { name: "built-in title template", text: DEFAULT_TITLE });
-        let description =
-            description.unwrap_or(TemplateSource { name: "built-in description template", text: DEFAULT_DESCRIPTION });
+        let title = title
+            .unwrap_or(TemplateSource { name: "built-in title template", text: DEFAULT_TITLE });
+        let description = description.unwrap_or(TemplateSource {
+            name: "built-in description template",
+            text: DEFAULT_DESCRIPTION,
+        });
         for (key, source) in [(TITLE, title), (DESCRIPTION, description)] {
             registry.register_template_string(key, rewrite_dialect(source.text)).map_err(|e| {
                 TemplateError::Compile { template: source.name.to_owned(), reason: e.to_string() }
@@ -136,7 +140,9 @@ pub fn template_context(order: &ProvisioningOrder, options: &TemplateOptions) ->
                 .as_ref()
                 .and_then(|t| t.identifier.clone().or_else(|| t.id.clone()))
                 .unwrap_or_default();
-            format.replace("{OwnerId}", &order.owner_id().unwrap_or_default()).replace("{OwnerType}", &owner_type)
+            format
+                .replace("{OwnerId}", &order.owner_id().unwrap_or_default())
+                .replace("{OwnerType}", &owner_type)
         })
         .unwrap_or_default();
 
@@ -168,7 +174,9 @@ fn split_changes(order: &ProvisioningOrder) -> (Map<String, Value>, Vec<Value>, 
     let values = order.resource.iter().chain(order.changes.iter());
     for (name, value) in values {
         match value {
-            Value::Object(inner) if get_ci(inner, "Added").is_some() || get_ci(inner, "Removed").is_some() => {
+            Value::Object(inner)
+                if get_ci(inner, "Added").is_some() || get_ci(inner, "Removed").is_some() =>
+            {
                 for (key, target) in [("Added", &mut added), ("Removed", &mut removed)] {
                     if let Some(Value::Array(items)) = get_ci(inner, key)
                         && !items.is_empty()
@@ -199,7 +207,8 @@ fn link_values(items: &[Value]) -> Map<String, Value> {
         .iter()
         .filter_map(|item| match item {
             Value::Object(o) => {
-                let key = ["Id", "Identifier"].iter().find_map(|k| get_ci(o, k).and_then(scalar_text))?;
+                let key =
+                    ["Id", "Identifier"].iter().find_map(|k| get_ci(o, k).and_then(scalar_text))?;
                 let shown = ["DisplayName", "InternalDisplayName", "Identifier", "Id"]
                     .iter()
                     .find_map(|k| get_ci(o, k).and_then(scalar_text))
@@ -308,7 +317,9 @@ handlebars_helper!(enumerate_helper: |value: Json| Value::Array(enumerate(Some(v
 
 fn enumerate(value: Option<&Value>) -> Vec<Value> {
     match value {
-        Some(Value::Object(map)) => map.iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect(),
+        Some(Value::Object(map)) => {
+            map.iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -328,7 +339,13 @@ impl HelperDef for IfCond {
     ) -> HelperResult {
         let param = |i: usize| h.param(i).map(|p| p.value().clone()).unwrap_or(Value::Null);
         let op = param(1);
-        let op = op.as_str().ok_or_else(|| RenderErrorReason::ParamTypeMismatchForName("ifCond", "operator".into(), "string".into()))?;
+        let op = op.as_str().ok_or_else(|| {
+            RenderErrorReason::ParamTypeMismatchForName(
+                "ifCond",
+                "operator".into(),
+                "string".into(),
+            )
+        })?;
         let holds = compare(&param(0), op, &param(2))
             .ok_or_else(|| RenderErrorReason::Other(format!("ifCond: unknown operator {op:?}")))?;
         let branch = if holds { h.template() } else { h.inverse() };
@@ -449,7 +466,8 @@ Add the following links:
     fn each_yields_this_for_every_change_value() {
         let text = "{{#each ProvisioningOrder.Changes}}{{#ifCond this '==' 'jbond'}}[{{this}}]{{/ifCond}}{{/each}}";
         let templates =
-            TicketTemplates::compile(Some(TemplateSource { name: "t", text }), None, options()).unwrap();
+            TicketTemplates::compile(Some(TemplateSource { name: "t", text }), None, options())
+                .unwrap();
         assert_eq!(templates.render(&order(ORDER)).unwrap().title, "[jbond]");
     }
 
@@ -457,7 +475,9 @@ Add the following links:
     fn values_are_not_html_escaped_unless_asked() {
         let text = "{{ProvisioningOrder.Changes.login}}";
         let with_markup = ORDER.replace("\"jbond\"", "\"<b>j&b</b>\"");
-        let plain = TicketTemplates::compile(Some(TemplateSource { name: "t", text }), None, options()).unwrap();
+        let plain =
+            TicketTemplates::compile(Some(TemplateSource { name: "t", text }), None, options())
+                .unwrap();
         assert_eq!(plain.render(&order(&with_markup)).unwrap().title, "<b>j&b</b>");
         let escaped = TicketTemplates::compile(
             Some(TemplateSource { name: "t", text }),
@@ -465,7 +485,10 @@ Add the following links:
             TemplateOptions { html_escape: true, ..options() },
         )
         .unwrap();
-        assert_eq!(escaped.render(&order(&with_markup)).unwrap().title, "&lt;b&gt;j&amp;b&lt;/b&gt;");
+        assert_eq!(
+            escaped.render(&order(&with_markup)).unwrap().title,
+            "&lt;b&gt;j&amp;b&lt;/b&gt;"
+        );
     }
 
     #[test]
@@ -479,7 +502,8 @@ Add the following links:
     fn unknown_operator_is_a_render_error() {
         let text = "{{#ifCond 1 '=~' 2}}x{{/ifCond}}";
         let templates =
-            TicketTemplates::compile(Some(TemplateSource { name: "t", text }), None, options()).unwrap();
+            TicketTemplates::compile(Some(TemplateSource { name: "t", text }), None, options())
+                .unwrap();
         let err = templates.render(&order(ORDER)).unwrap_err();
         assert!(err.to_string().contains("unknown operator"), "{err}");
     }
@@ -490,6 +514,10 @@ Add the following links:
         let rendered = templates.render(&order(ORDER)).unwrap();
         assert_eq!(rendered.title, "Added Badge_User_NominativeUser for 007 - Bond James");
         assert!(rendered.description.contains("- login: jbond"), "{}", rendered.description);
-        assert!(rendered.description.contains("- groups: Badge readers Lobby"), "{}", rendered.description);
+        assert!(
+            rendered.description.contains("- groups: Badge readers Lobby"),
+            "{}",
+            rendered.description
+        );
     }
 }

@@ -157,7 +157,10 @@ mod tests {
     fn rfc_number_is_the_last_segment_of_the_href() {
         let href = "https://ev.example.com/api/v1/50004/requests/I210412_000001";
         assert_eq!(TicketNumber::from_href(href).unwrap().as_str(), "I210412_000001");
-        assert_eq!(TicketNumber::from_href(&format!("{href}/")).unwrap().as_str(), "I210412_000001");
+        assert_eq!(
+            TicketNumber::from_href(&format!("{href}/")).unwrap().as_str(),
+            "I210412_000001"
+        );
         assert!(TicketNumber::from_href("").is_err());
     }
 
@@ -168,7 +171,10 @@ mod tests {
             CatalogRef::Guid("61E17EFF-5ED7-4B20-B26F-4FAC57555EBC".into())
         );
         assert_eq!(CatalogRef::from_value("42"), CatalogRef::Code("42".into()));
-        assert_eq!(CatalogRef::from_value("61E17EFF-5ED7"), CatalogRef::Code("61E17EFF-5ED7".into()));
+        assert_eq!(
+            CatalogRef::from_value("61E17EFF-5ED7"),
+            CatalogRef::Code("61E17EFF-5ED7".into())
+        );
     }
 
     #[test]
@@ -178,10 +184,17 @@ mod tests {
             ["{aaaaaaaa-0000-0000-0000-000000000001}"],
             ["BBBBBBBB-0000-0000-0000-000000000002"],
         );
-        let closed = classifier.classify("{c3d9dfa7-7a21-46c2-b3a3-8bc50c9ff4f3}", "2026-01-01T00:00:00.000+01:00");
+        let closed = classifier
+            .classify("{c3d9dfa7-7a21-46c2-b3a3-8bc50c9ff4f3}", "2026-01-01T00:00:00.000+01:00");
         assert_eq!(closed, Classification { outcome: TicketOutcome::Closed, known_status: true });
-        assert_eq!(classifier.classify("AAAAAAAA-0000-0000-0000-000000000001", "x").outcome, TicketOutcome::Canceled);
-        assert_eq!(classifier.classify("{bbbbbbbb-0000-0000-0000-000000000002}", "").outcome, TicketOutcome::Rejected);
+        assert_eq!(
+            classifier.classify("AAAAAAAA-0000-0000-0000-000000000001", "x").outcome,
+            TicketOutcome::Canceled
+        );
+        assert_eq!(
+            classifier.classify("{bbbbbbbb-0000-0000-0000-000000000002}", "").outcome,
+            TicketOutcome::Rejected
+        );
     }
 
     #[test]
@@ -189,7 +202,8 @@ mod tests {
         let classifier = StatusClassifier::default();
         let open = classifier.classify("{DC97DD1D-0F35-4153-B0E1-0F2E0155365D}", "");
         assert_eq!(open, Classification { outcome: TicketOutcome::Open, known_status: false });
-        let ended = classifier.classify("{DC97DD1D-0F35-4153-B0E1-0F2E0155365D}", "2026-01-01T00:00:00.000+01:00");
+        let ended = classifier
+            .classify("{DC97DD1D-0F35-4153-B0E1-0F2E0155365D}", "2026-01-01T00:00:00.000+01:00");
         assert_eq!(ended.outcome, TicketOutcome::Canceled);
     }
 }

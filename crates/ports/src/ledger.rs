@@ -114,7 +114,11 @@ pub trait Ledger: Send + Sync {
     async fn begin_create(&self, reference: &ExternalReference) -> Result<u32, LedgerError>;
 
     /// The order's ticket exists.
-    async fn ticket_opened(&self, reference: &ExternalReference, ticket: &TicketNumber) -> Result<(), LedgerError>;
+    async fn ticket_opened(
+        &self,
+        reference: &ExternalReference,
+        ticket: &TicketNumber,
+    ) -> Result<(), LedgerError>;
 
     /// A create failed. With a report the order is finished with it; without, the error is
     /// noted and the order stays pending for another try.
@@ -137,18 +141,30 @@ pub trait Ledger: Send + Sync {
     ) -> Result<(), LedgerError>;
 
     /// Notes when these orders' tickets were last read.
-    async fn polled(&self, references: &[ExternalReference], at: DateTime<Utc>) -> Result<(), LedgerError>;
+    async fn polled(
+        &self,
+        references: &[ExternalReference],
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError>;
 
     /// Finished orders of a connection whose results are not published yet.
     async fn unreported(&self, connection: &str) -> Result<Vec<FinishedOrder>, LedgerError>;
 
     /// Their results are published at `location`.
-    async fn mark_reported(&self, references: &[ExternalReference], location: &str) -> Result<(), LedgerError>;
+    async fn mark_reported(
+        &self,
+        references: &[ExternalReference],
+        location: &str,
+    ) -> Result<(), LedgerError>;
 
     /// The follow watermark of a connection, from its last sync cycle.
     async fn watermark(&self, connection: &str) -> Result<Option<String>, LedgerError>;
 
-    async fn set_watermark(&self, connection: &str, watermark: Option<String>) -> Result<(), LedgerError>;
+    async fn set_watermark(
+        &self,
+        connection: &str,
+        watermark: Option<String>,
+    ) -> Result<(), LedgerError>;
 
     /// Every order, or those of one connection, newest first.
     async fn orders(&self, connection: Option<String>) -> Result<Vec<OrderRecord>, LedgerError>;

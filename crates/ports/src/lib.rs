@@ -12,13 +12,17 @@ pub mod secrets;
 pub mod ticketing;
 
 pub use entities::{EntityError, EntityQuery, EntitySource, Record, RecordStream};
-pub use ledger::{FinishedOrder, Ledger, LedgerError, NewOrder, OpenTicket, OrderRecord, OrderStage, PendingOrder};
+pub use ledger::{
+    FinishedOrder, Ledger, LedgerError, NewOrder, OpenTicket, OrderRecord, OrderStage, PendingOrder,
+};
 pub use orders::{Delivery, OrderSource, PublishedResults, ResultRow, ResultSink, StoreError};
 pub use secrets::{SecretSetting, SecretSource, SecretSourceError};
-pub use ticketing::{FollowReport, FollowRequest, OpenedTicket, TicketObservation, TicketingBackend, TicketingError};
+pub use ticketing::{
+    FollowReport, FollowRequest, OpenedTicket, TicketObservation, TicketingBackend, TicketingError,
+};
 
 #[cfg(feature = "mocks")]
 pub use {
-    entities::MockEntitySource, ledger::MockLedger, orders::MockOrderSource, orders::MockResultSink,
-    secrets::MockSecretSource, ticketing::MockTicketingBackend,
+    entities::MockEntitySource, ledger::MockLedger, orders::MockOrderSource,
+    orders::MockResultSink, secrets::MockSecretSource, ticketing::MockTicketingBackend,
 };

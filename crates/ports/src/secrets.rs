@@ -15,7 +15,10 @@ pub struct SecretSetting {
 
 impl fmt::Debug for SecretSetting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretSetting").field("path", &self.path.join(":")).field("value", &"[redacted]").finish()
+        f.debug_struct("SecretSetting")
+            .field("path", &self.path.join(":"))
+            .field("value", &"[redacted]")
+            .finish()
     }
 }
 
@@ -42,7 +45,11 @@ pub struct SecretSourceError {
 }
 
 impl SecretSourceError {
-    pub fn new(source_name: impl Into<String>, setting: Option<&str>, reason: impl Into<String>) -> Self {
+    pub fn new(
+        source_name: impl Into<String>,
+        setting: Option<&str>,
+        reason: impl Into<String>,
+    ) -> Self {
         SecretSourceError {
             source_name: source_name.into(),
             setting: setting.map(|s| format!("setting {s}: ")).unwrap_or_default(),

@@ -100,7 +100,10 @@ fn describe_field(field: &Option<String>) -> String {
 impl TicketingError {
     /// Worth trying again later: the failure says nothing about the request itself.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable(_) | Self::Timeout(_) | Self::Unconfirmed { .. } | Self::Protocol(_))
+        matches!(
+            self,
+            Self::Unreachable(_) | Self::Timeout(_) | Self::Unconfirmed { .. } | Self::Protocol(_)
+        )
     }
 
     /// A short class name for logs and metrics.

@@ -9,7 +9,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// (name, package, example, what it measures)
-const BENCHES: &[(&str, &str, &str, &str)] = &[];
+const BENCHES: &[(&str, &str, &str, &str)] =
+    &[("simulator", "easyvista-sim", "bench_sim", "list pages and ticket creations per second")];
 
 pub fn run(names: &[String]) -> Result<()> {
     let selected: Vec<_> = BENCHES

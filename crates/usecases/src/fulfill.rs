@@ -1,0 +1,346 @@
+//! Fulfill: take order deliveries in, record every order in the ledger, then open one ticket
+//! per recorded order.
+//!
+//! It must never open a second ticket for an order nor lose one. An order is recorded before
+//! its delivery is acknowledged; a create is only sent after the ledger notes it; an order the
+//! ledger shows as "creating" is looked up by its external reference before anything else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use ta_domain::{
+    ChangeType, ExternalReference, OrderEntry, OrderFile, OutcomePolicy, ProvisioningOrder,
+    StateReport,
+};
+use ta_ports::{
+    Ledger, LedgerError, NewOrder, OrderSource, OrderStage, PendingOrder, ResultSink,
+    TicketingBackend, TicketingError,
+};
+use tracing::{debug, error, info, warn};
+
+use crate::draft::{DraftSettings, draft_for};
+use crate::mappings::MappingSet;
+use crate::results::publish_results;
+use crate::stop::StopSignal;
+
+/// Everything one connection's fulfill cycle works with.
+#[derive(Clone)]
+pub struct Fulfill {
+    pub connection: String,
+    pub orders: Arc<dyn OrderSource>,
+    pub results: Arc<dyn ResultSink>,
+    pub ledger: Arc<dyn Ledger>,
+    pub backend: Arc<dyn TicketingBackend>,
+    pub mappings: Arc<MappingSet>,
+    pub policy: OutcomePolicy,
+    pub drafts: DraftSettings,
+    /// How many creates may be in flight at once.
+    pub concurrency: usize,
+    pub stop: StopSignal,
+}
+
+/// What one fulfill cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FulfillReport {
+    pub files_taken: usize,
+    pub files_rejected: usize,
+    pub orders_recorded: usize,
+    pub orders_invalid: usize,
+    pub tickets_opened: usize,
+    pub tickets_adopted: usize,
+    pub orders_failed: usize,
+    /// Orders left pending after a transient failure; retried next cycle.
+    pub orders_retrying: usize,
+    pub results_published: usize,
+    pub results_location: Option<String>,
+}
+
+/// Why a cycle stopped early. Per-order problems never end up here: they are recorded on the
+/// order and the cycle goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Store(#[from] ta_ports::StoreError),
+    #[error("connection {connection}: {source}")]
+    Backend { connection: String, source: TicketingError },
+}
+
+/// How one pending order ended this cycle.
+enum CreateResult {
+    Opened,
+    Adopted,
+    Failed,
+    Retrying,
+    /// The service desk refused our credentials: no point sending more creates this cycle.
+    AuthenticationRefused(TicketingError),
+}
+
+impl Fulfill {
+    /// One cycle: intake, ticket creation, result publishing.
+    pub async fn run_cycle(&self) -> Result<FulfillReport, CycleError> {
+        let mut report = FulfillReport::default();
+        self.intake(&mut report).await?;
+        self.open_tickets(&mut report).await?;
+        if let Some(published) =
+            publish_results(&self.connection, self.ledger.as_ref(), self.results.as_ref()).await?
+        {
+            report.results_published = published.rows;
+            report.results_location = Some(published.location);
+        }
+        Ok(report)
+    }
+
+    /// Takes every waiting delivery: records its orders, then acknowledges it. A delivery that
+    /// is not an order file is rejected whole and the others go on.
+    async fn intake(&self, report: &mut FulfillReport) -> Result<(), CycleError> {
+        for delivery in self.orders.pending().await? {
+            if self.stop.is_stopped() {
+                break;
+            }
+            let file = match OrderFile::parse(&delivery.name, &delivery.text) {
+                Ok(file) => file,
+                Err(reason) => {
+                    warn!(connection = %self.connection, delivery = %delivery.name, %reason, "order file rejected");
+                    self.orders.reject(&delivery.name, &reason.to_string()).await?;
+                    report.files_rejected += 1;
+                    continue;
+                }
+            };
+
+            let orders: Vec<NewOrder> =
+                file.entries.iter().map(|entry| self.new_order(&file.name, entry)).collect();
+            report.orders_invalid += orders.iter().filter(|o| o.decided.is_some()).count();
+            let recorded = self.ledger.record_orders(&orders).await?;
+            self.orders.acknowledge(&delivery.name).await?;
+            report.files_taken += 1;
+            report.orders_recorded += recorded;
+            info!(
+                connection = %self.connection,
+                delivery = %delivery.name,
+                orders = orders.len(),
+                new = recorded,
+                "order file taken"
+            );
+        }
+        Ok(())
+    }
+
+    /// The ledger record of one entry; invalid orders and orders without a mapping are decided
+    /// at once with an error report.
+    fn new_order(&self, delivery: &str, entry: &OrderEntry) -> NewOrder {
+        let fingerprint = entry.fingerprint();
+        let failed =
+            |message: String| Some(StateReport { state: self.policy.failure_state, message });
+        match &entry.order {
+            Ok(order) => {
+                let reference = ExternalReference::derive(
+                    order.change_type,
+                    &order.assigned_resource_type_id,
+                    delivery,
+                    entry.position,
+                    &fingerprint,
+                );
+                let decided = self.check_mapping(order).err().and_then(failed);
+                if let Some(report) = &decided {
+                    warn!(connection = %self.connection, order = %reference, reason = %report.message, "order refused");
+                }
+                NewOrder {
+                    reference,
+                    connection: self.connection.clone(),
+                    delivery: delivery.to_owned(),
+                    position: entry.position,
+                    assignment_id: Some(order.assigned_resource_type_id.clone()),
+                    resource_type: order.resource_type.identifier.clone(),
+                    change_type: order.change_type.to_string(),
+                    owner_id: order.owner_id().unwrap_or_default(),
+                    owner_type: order.owner_type(),
+                    order_json: entry.raw.to_string(),
+                    decided,
+                }
+            }
+            Err(invalid) => {
+                let id = invalid.assigned_resource_type_id.clone();
+                let reference = ExternalReference::derive(
+                    ChangeType::Added,
+                    id.as_deref().unwrap_or_default(),
+                    delivery,
+                    entry.position,
+                    &fingerprint,
+                );
+                warn!(connection = %self.connection, order = %reference, reason = %invalid, "invalid order");
+                let text = |key: &str| entry.raw.get(key).and_then(value_text).unwrap_or_default();
+                NewOrder {
+                    reference,
+                    connection: self.connection.clone(),
+                    delivery: delivery.to_owned(),
+                    position: entry.position,
+                    assignment_id: id,
+                    resource_type: entry
+                        .raw
+                        .pointer("/ResourceType/Identifier")
+                        .and_then(value_text)
+                        .unwrap_or_default(),
+                    change_type: text("ChangeType"),
+                    owner_id: entry
+                        .raw
+                        .pointer("/Owner/Id")
+                        .and_then(value_text)
+                        .unwrap_or_default(),
+                    owner_type: entry
+                        .raw
+                        .pointer("/ResourceType/SourceEntityType/Id")
+                        .and_then(value_text)
+                        .unwrap_or_default(),
+                    order_json: entry.raw.to_string(),
+                    decided: failed(invalid.to_string()),
+                }
+            }
+        }
+    }
+
+    fn check_mapping(&self, order: &ProvisioningOrder) -> Result<(), String> {
+        let resource_type = &order.resource_type.identifier;
+        let prepared = self.mappings.get(resource_type).ok_or_else(|| {
+            format!("no EasyVistaResourceTypeMapping for resource type {resource_type}")
+        })?;
+        if !prepared.mapping.connection.eq_ignore_ascii_case(&self.connection) {
+            return Err(format!(
+                "resource type {resource_type} is mapped to connection {}, but its order came to connection {}",
+                prepared.mapping.connection, self.connection
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens the tickets of every pending order, a bounded number at a time.
+    async fn open_tickets(&self, report: &mut FulfillReport) -> Result<(), CycleError> {
+        let pending = self.ledger.pending_orders(&self.connection).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        debug!(connection = %self.connection, orders = pending.len(), "opening tickets");
+
+        // Once the service desk refuses our credentials, sending more creates is pointless.
+        let refused_flag = AtomicBool::new(false);
+        let mut results = futures::stream::iter(pending)
+            .take_while(|_| {
+                futures::future::ready(
+                    !self.stop.is_stopped() && !refused_flag.load(Ordering::SeqCst),
+                )
+            })
+            .map(|order| self.open_one(order))
+            .buffer_unordered(self.concurrency.max(1));
+        let mut refused = None;
+        while let Some(result) = results.next().await {
+            match result? {
+                CreateResult::Opened => report.tickets_opened += 1,
+                CreateResult::Adopted => report.tickets_adopted += 1,
+                CreateResult::Failed => report.orders_failed += 1,
+                CreateResult::Retrying => report.orders_retrying += 1,
+                CreateResult::AuthenticationRefused(e) => {
+                    report.orders_retrying += 1;
+                    refused_flag.store(true, Ordering::SeqCst);
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        match refused {
+            Some(source) => {
+                Err(CycleError::Backend { connection: self.connection.clone(), source })
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn open_one(&self, pending: PendingOrder) -> Result<CreateResult, CycleError> {
+        let reference = &pending.reference;
+        let order = match serde_json::from_str::<Value>(&pending.order_json)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| ProvisioningOrder::from_value(&raw))
+        {
+            Ok(order) => order,
+            Err(reason) => {
+                return self
+                    .fail(reference, format!("the recorded order cannot be read: {reason}"))
+                    .await;
+            }
+        };
+        let Some(prepared) = self.mappings.get(&order.resource_type.identifier) else {
+            let reason = format!(
+                "no EasyVistaResourceTypeMapping for resource type {}",
+                order.resource_type.identifier
+            );
+            return self.fail(reference, reason).await;
+        };
+        let draft = match draft_for(&order, reference, prepared, &self.drafts) {
+            Ok(draft) => draft,
+            Err(reason) => return self.fail(reference, reason).await,
+        };
+
+        // A create may have been sent before (the agent stopped, or the answer was lost): the
+        // ticket may exist, so look for it before sending anything.
+        if pending.stage == OrderStage::Creating {
+            match self.backend.find_by_external_reference(reference).await {
+                Ok(Some(ticket)) => {
+                    self.ledger.ticket_opened(reference, &ticket).await?;
+                    info!(connection = %self.connection, order = %reference, ticket = %ticket, "ticket adopted");
+                    return Ok(CreateResult::Adopted);
+                }
+                Ok(None) => {}
+                Err(e) => return self.retry_later(reference, e).await,
+            }
+        }
+
+        let attempt = self.ledger.begin_create(reference).await?;
+        match self.backend.open_ticket(&draft).await {
+            Ok(opened) => {
+                self.ledger.ticket_opened(reference, &opened.number).await?;
+                let verb = if opened.adopted { "ticket adopted" } else { "ticket opened" };
+                info!(connection = %self.connection, order = %reference, ticket = %opened.number, attempt, "{verb}");
+                Ok(if opened.adopted { CreateResult::Adopted } else { CreateResult::Opened })
+            }
+            Err(TicketingError::Rejected { status, message, field }) => {
+                let error = TicketingError::Rejected { status, message, field };
+                self.fail(reference, format!("the service desk refused the ticket: {error}")).await
+            }
+            Err(e) => self.retry_later(reference, e).await,
+        }
+    }
+
+    async fn fail(
+        &self,
+        reference: &ExternalReference,
+        message: String,
+    ) -> Result<CreateResult, CycleError> {
+        error!(connection = %self.connection, order = %reference, reason = %message, "order failed");
+        let report = StateReport { state: self.policy.failure_state, message: message.clone() };
+        self.ledger.create_failed(reference, &message, Some(report)).await?;
+        Ok(CreateResult::Failed)
+    }
+
+    async fn retry_later(
+        &self,
+        reference: &ExternalReference,
+        e: TicketingError,
+    ) -> Result<CreateResult, CycleError> {
+        warn!(connection = %self.connection, order = %reference, error = %e, class = e.class(), "ticket not opened yet; will retry");
+        self.ledger.create_failed(reference, &e.to_string(), None).await?;
+        Ok(match e {
+            TicketingError::Authentication(_) => CreateResult::AuthenticationRefused(e),
+            _ => CreateResult::Retrying,
+        })
+    }
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
