@@ -22,6 +22,7 @@ pub const SETTINGS_FILE_NAME: &str = "appsettings.agent.json";
 pub const ENV_PREFIX: &str = "TICKETAGENT_";
 
 /// One setting's value as held in the tree.
+#[derive(Clone)]
 pub(crate) enum Scalar {
     Null,
     Text(String),
@@ -43,6 +44,7 @@ impl Scalar {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) value: Scalar,
     pub(crate) origin: String,
@@ -60,7 +62,9 @@ pub struct SettingInfo {
 }
 
 /// All settings, merged. Build it with [`SettingsTree::from_dir`], then apply later sources.
-#[derive(Default)]
+/// Clone it to read the sections that configure later sources (`EncryptionCertificate`,
+/// `AzureKeyVault`, `CyberArk`) with the environment applied, before those sources run.
+#[derive(Default, Clone)]
 pub struct SettingsTree {
     /// By lower-case path (`connections:easyvistamanual:password`).
     pub(crate) entries: BTreeMap<String, Entry>,

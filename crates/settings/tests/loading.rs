@@ -355,3 +355,33 @@ fn a_missing_required_key_names_the_section() {
 
     assert_eq!(error, "setting Connections:EasyVistaExport: missing field `Queue`");
 }
+
+#[test]
+fn a_clone_with_the_environment_configures_sources_without_changing_the_order() {
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Certificate {
+        file: String,
+        password: SecretString,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_settings(
+        dir.path(),
+        r#"{ "EncryptionCertificate": { "File": "agent.pfx" }, "Connections": { "A": { "Password": "file" } } }"#,
+    );
+    let mut tree = SettingsTree::from_dir(dir.path()).unwrap();
+    let vars = env(&[
+        ("EncryptionCertificate__Password", "pfx-password"),
+        ("Connections__A__Password", "env"),
+    ]);
+
+    let mut bootstrap = tree.clone();
+    bootstrap.apply_env(vars.clone());
+    let certificate: Certificate = bootstrap.section("EncryptionCertificate").unwrap().unwrap();
+    tree.apply_secrets("vault", vec![secret("Connections:A:Password", "vault")]);
+    tree.apply_env(vars);
+
+    assert_eq!(certificate.file, "agent.pfx");
+    assert_eq!(certificate.password.expose_secret(), "pfx-password");
+    assert_eq!(tree.connection("a").unwrap().password.unwrap().expose_secret(), "env");
+}
