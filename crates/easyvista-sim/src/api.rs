@@ -18,7 +18,7 @@ use serde_json::{Value as Json, json};
 
 use crate::error::ApiError;
 use crate::faults::{Fault, routes};
-use crate::instance::{Instance, TICKET_LIST_EXTRACT};
+use crate::instance::{EMPLOYEE_LIST_EXTRACT, Instance, TICKET_LIST_EXTRACT, push_json_str};
 use crate::query::{SearchPlan, SortKey, compare_values, parse_fields, parse_sort, plan_search};
 use crate::record::{Key, Record, Value};
 use crate::server::{ConnectionControl, Shared};
@@ -318,34 +318,34 @@ impl ListQuery {
     }
 
     fn envelope(&self, base: String, records: Vec<Record>, total: usize) -> Response {
-        let next = (self.offset + records.len() < total).then(|| self.page_link(&base, self.offset + self.max_rows));
-        let previous = (self.offset > 0).then(|| self.page_link(&base, self.offset.saturating_sub(self.max_rows)));
+        match serde_json::to_string(&records) {
+            Ok(array) => self.envelope_raw(base, &array, records.len(), total),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+
+    /// The envelope around `records`, a JSON array already written.
+    fn envelope_raw(&self, base: String, records: &str, count: usize, total: usize) -> Response {
+        let mut out = String::with_capacity(records.len() + 512);
         let href = match &self.raw {
             Some(raw) => format!("{base}?{raw}"),
-            None => base,
+            None => base.clone(),
         };
-        ok_json(&Envelope {
-            href,
-            record_count: records.len().to_string(),
-            total_record_count: total.to_string(),
-            records,
-            next,
-            previous,
-        })
+        out.push_str("{\"HREF\":");
+        push_json_str(&mut out, &href);
+        out.push_str(&format!(",\"record_count\":\"{count}\",\"total_record_count\":\"{total}\",\"records\":"));
+        out.push_str(records);
+        if self.offset + count < total {
+            out.push_str(",\"@next\":");
+            push_json_str(&mut out, &self.page_link(&base, self.offset + self.max_rows));
+        }
+        if self.offset > 0 {
+            out.push_str(",\"@previous\":");
+            push_json_str(&mut out, &self.page_link(&base, self.offset.saturating_sub(self.max_rows)));
+        }
+        out.push('}');
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], out).into_response()
     }
-}
-
-#[derive(Serialize)]
-struct Envelope {
-    #[serde(rename = "HREF")]
-    href: String,
-    record_count: String,
-    total_record_count: String,
-    records: Vec<Record>,
-    #[serde(rename = "@next", skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-    #[serde(rename = "@previous", skip_serializing_if = "Option::is_none")]
-    previous: Option<String>,
 }
 
 /// A small table listed through the generic machinery.
@@ -486,8 +486,23 @@ async fn list_employees(State(shared): AppState, Query(params): Params, RawQuery
         };
         query.select(instance, ids, render)?
     };
-    let records = page.into_iter().filter_map(render).map(|r| query.shape(r, None, &["HREF"])).collect();
-    Ok(query.envelope(instance.href(format_args!("employees")), records, total))
+    let base = instance.href(format_args!("employees"));
+    if query.fields.is_none() {
+        let mut array = String::with_capacity(page.len() * 640 + 2);
+        array.push('[');
+        let mut count = 0;
+        for row in page.into_iter().filter_map(|id| directory.row(id)) {
+            if count > 0 {
+                array.push(',');
+            }
+            instance.write_employee_extract(&mut array, &row);
+            count += 1;
+        }
+        array.push(']');
+        return Ok(query.envelope_raw(base, &array, count, total));
+    }
+    let records = page.into_iter().filter_map(render).map(|r| query.shape(r, Some(EMPLOYEE_LIST_EXTRACT), &["HREF"])).collect();
+    Ok(query.envelope(base, records, total))
 }
 
 fn parse_employee_id(id: &str) -> Result<u64, ApiError> {

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 
 use crate::config::{ClockMode, UserDateFormat};
 
@@ -55,7 +55,33 @@ impl Clock {
 
     /// `YYYY-MM-DDTHH:MM:SS.mmm±HH:MM`, the read format of every timestamp.
     pub(crate) fn format(&self, ms: Millis) -> String {
-        self.to_local(ms).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+        let mut out = String::with_capacity(29);
+        self.write(&mut out, ms);
+        out
+    }
+
+    /// Writes the read format of `ms` without the cost of a format string.
+    pub(crate) fn write(&self, out: &mut String, ms: Millis) {
+        use crate::employees::push_padded;
+        let local = self.to_local(ms).naive_local();
+        let offset = self.offset.local_minus_utc();
+        let fields: [(u64, usize, char); 7] = [
+            (u64::try_from(local.year()).unwrap_or(0), 4, '-'),
+            (u64::from(local.month()), 2, '-'),
+            (u64::from(local.day()), 2, 'T'),
+            (u64::from(local.hour()), 2, ':'),
+            (u64::from(local.minute()), 2, ':'),
+            (u64::from(local.second()), 2, '.'),
+            (u64::from(local.and_utc().timestamp_subsec_millis()), 3, if offset < 0 { '-' } else { '+' }),
+        ];
+        for (value, width, separator) in fields {
+            push_padded(out, value, width);
+            out.push(separator);
+        }
+        let offset = u64::from(offset.unsigned_abs());
+        push_padded(out, offset / 3600, 2);
+        out.push(':');
+        push_padded(out, offset % 3600 / 60, 2);
     }
 
     /// Parses a bound of a range search. Only millisecond precision is honoured; a bound without
@@ -145,6 +171,8 @@ mod tests {
         let clock = clock();
         let ms = clock.parse_bound("2025-11-28T16:14:41.133+01:00").expect("valid bound");
         assert_eq!(clock.format(ms), "2025-11-28T16:14:41.133+01:00");
+        let west = Clock::new(ClockMode::Real, FixedOffset::west_opt(4 * 3600 + 1800).expect("valid offset"));
+        assert_eq!(west.format(ms), "2025-11-28T10:44:41.133-04:30");
     }
 
     #[test]

@@ -139,25 +139,207 @@ impl Directory {
     }
 
     fn synthetic(&self, index: u64) -> Employee {
+        let row = self.synthetic_row(index);
+        let text = |column| {
+            let mut s = String::new();
+            write_synthetic(&mut s, index, column);
+            s
+        };
+        Employee {
+            id: SYNTHETIC_EMPLOYEE_ID_BASE + index,
+            identification: text(TextColumn::Identification),
+            last_name: text(TextColumn::LastName),
+            e_mail: text(TextColumn::Mail),
+            login: text(TextColumn::Login),
+            phone_number: text(TextColumn::Phone),
+            cellular_number: text(TextColumn::Cellular),
+            manager_id: row.manager_id,
+            begin_of_contract: text(TextColumn::BeginOfContract),
+            end_of_contract: text(TextColumn::EndOfContract),
+            location_id: row.location_id,
+            department_id: row.department_id,
+            last_update: row.last_update,
+        }
+    }
+
+    fn synthetic_row(&self, index: u64) -> SyntheticRow {
         let pick = |ids: &[u64], salt: u64| {
             if ids.is_empty() { None } else { ids.get(((index / salt) % ids.len() as u64) as usize).copied() }
         };
         let manager = index - index % 50;
-        Employee {
-            id: SYNTHETIC_EMPLOYEE_ID_BASE + index,
-            identification: format!("SYN{index:07}"),
-            last_name: format!("Employee{index:07}, Synthetic"),
-            e_mail: format!("employee{index:07}@synthetic.example.test"),
-            login: format!("emp{index:07}"),
-            phone_number: format!("+33 1 {:02} {:02} {:02} {:02}", index / 1_000_000 % 100, index / 10_000 % 100, index / 100 % 100, index % 100),
-            cellular_number: String::new(),
+        SyntheticRow {
+            index,
             manager_id: (manager != index).then_some(SYNTHETIC_EMPLOYEE_ID_BASE + manager),
-            begin_of_contract: format!("20{:02}-{:02}-{:02}", 10 + index % 15, 1 + index % 12, 1 + index % 28),
-            end_of_contract: if index % 97 == 96 { "2024-12-31".into() } else { String::new() },
             location_id: pick(&self.location_ids, 1),
             department_id: pick(&self.department_ids, 7),
             last_update: self.synthetic_epoch + index as i64,
         }
+    }
+
+    /// The row with this id, without building strings for a synthetic one.
+    pub(crate) fn row(&self, id: u64) -> Option<Row<'_>> {
+        if let Some(stored) = self.stored.get(&id) {
+            return Some(Row::Stored(stored));
+        }
+        self.synthetic_range()
+            .contains(&id)
+            .then(|| Row::Synthetic(self.synthetic_row(id - SYNTHETIC_EMPLOYEE_ID_BASE)))
+    }
+}
+
+/// The text columns of an employee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextColumn {
+    Identification,
+    LastName,
+    Mail,
+    Login,
+    Phone,
+    Cellular,
+    BeginOfContract,
+    EndOfContract,
+}
+
+/// A synthetic employee's non-text columns; its text columns are written from the index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SyntheticRow {
+    index: u64,
+    manager_id: Option<u64>,
+    location_id: Option<u64>,
+    department_id: Option<u64>,
+    last_update: Millis,
+}
+
+/// One row of the directory as the list writer sees it.
+pub(crate) enum Row<'a> {
+    Stored(&'a Employee),
+    Synthetic(SyntheticRow),
+}
+
+impl Row<'_> {
+    pub(crate) fn id(&self) -> u64 {
+        match self {
+            Self::Stored(e) => e.id,
+            Self::Synthetic(r) => SYNTHETIC_EMPLOYEE_ID_BASE + r.index,
+        }
+    }
+
+    pub(crate) fn manager_id(&self) -> Option<u64> {
+        match self {
+            Self::Stored(e) => e.manager_id,
+            Self::Synthetic(r) => r.manager_id,
+        }
+    }
+
+    pub(crate) fn location_id(&self) -> Option<u64> {
+        match self {
+            Self::Stored(e) => e.location_id,
+            Self::Synthetic(r) => r.location_id,
+        }
+    }
+
+    pub(crate) fn department_id(&self) -> Option<u64> {
+        match self {
+            Self::Stored(e) => e.department_id,
+            Self::Synthetic(r) => r.department_id,
+        }
+    }
+
+    pub(crate) fn last_update(&self) -> Millis {
+        match self {
+            Self::Stored(e) => e.last_update,
+            Self::Synthetic(r) => r.last_update,
+        }
+    }
+
+    /// Appends the column as a JSON string.
+    pub(crate) fn write_json_text(&self, out: &mut String, column: TextColumn) {
+        match self {
+            Self::Stored(e) => {
+                let value = match column {
+                    TextColumn::Identification => &e.identification,
+                    TextColumn::LastName => &e.last_name,
+                    TextColumn::Mail => &e.e_mail,
+                    TextColumn::Login => &e.login,
+                    TextColumn::Phone => &e.phone_number,
+                    TextColumn::Cellular => &e.cellular_number,
+                    TextColumn::BeginOfContract => &e.begin_of_contract,
+                    TextColumn::EndOfContract => &e.end_of_contract,
+                };
+                crate::instance::push_json_str(out, value);
+            }
+            // Synthetic text never needs escaping.
+            Self::Synthetic(r) => {
+                out.push('"');
+                write_synthetic(out, r.index, column);
+                out.push('"');
+            }
+        }
+    }
+}
+
+/// Writes a synthetic employee's text column; the patterns are inverted by
+/// [`synthetic_index_of`].
+fn write_synthetic(out: &mut String, index: u64, column: TextColumn) {
+    match column {
+        TextColumn::Identification => {
+            out.push_str("SYN");
+            push_padded(out, index, 7);
+        }
+        TextColumn::LastName => {
+            out.push_str("Employee");
+            push_padded(out, index, 7);
+            out.push_str(", Synthetic");
+        }
+        TextColumn::Mail => {
+            out.push_str("employee");
+            push_padded(out, index, 7);
+            out.push_str("@synthetic.example.test");
+        }
+        TextColumn::Login => {
+            out.push_str("emp");
+            push_padded(out, index, 7);
+        }
+        TextColumn::Phone => {
+            out.push_str("+33 1 ");
+            for (i, part) in [index / 1_000_000, index / 10_000, index / 100, index].into_iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                push_padded(out, part % 100, 2);
+            }
+        }
+        TextColumn::Cellular => {}
+        TextColumn::BeginOfContract => {
+            out.push_str("20");
+            push_padded(out, 10 + index % 15, 2);
+            out.push('-');
+            push_padded(out, 1 + index % 12, 2);
+            out.push('-');
+            push_padded(out, 1 + index % 28, 2);
+        }
+        TextColumn::EndOfContract => {
+            if index % 97 == 96 {
+                out.push_str("2024-12-31");
+            }
+        }
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits, without the formatting machinery.
+pub(crate) fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut len = 0;
+    while n > 0 || len == 0 {
+        digits[19 - len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+    }
+    for _ in len..width {
+        out.push('0');
+    }
+    for &d in &digits[20 - len..] {
+        out.push(char::from(d));
     }
 }
 
