@@ -37,8 +37,12 @@ async fn run() -> anyhow::Result<()> {
     let created = sim.admin().counters().tickets_created;
     sim.shutdown().await;
 
-    println!("list pages of 100 employees ({EMPLOYEES} synthetic): {pages:>8.0}/s (goal {PAGES_GOAL:.0}/s)");
-    println!("ticket creations:                               {creates:>8.0}/s (goal {CREATES_GOAL:.0}/s)");
+    println!(
+        "list pages of 100 employees ({EMPLOYEES} synthetic): {pages:>8.0}/s (goal {PAGES_GOAL:.0}/s)"
+    );
+    println!(
+        "ticket creations:                               {creates:>8.0}/s (goal {CREATES_GOAL:.0}/s)"
+    );
     println!("tickets created in total: {created}");
     let mut missed = Vec::new();
     if pages < PAGES_GOAL {
@@ -66,7 +70,9 @@ async fn measure(client: &reqwest::Client, base: &str, load: Load) -> anyhow::Re
             let mut seed = 0x2545_F491_4F6C_DD1D_u64 ^ client_index as u64;
             let mut i = 0u64;
             while Instant::now() < deadline {
-                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
                 let ok = call(&client, &base, load, seed, client_index, i).await?;
                 i += 1;
                 if ok && counting.load(Ordering::Relaxed) == 1 {
@@ -112,7 +118,12 @@ async fn call(
                 "recipient_mail": format!("employee{:07}@synthetic.example.test", (seed >> 33) % EMPLOYEES),
                 "external_reference": format!("bench-{client_index}-{i}"),
             }]});
-            client.post(format!("{base}requests")).basic_auth("agent", Some("secret")).json(&body).send().await?
+            client
+                .post(format!("{base}requests"))
+                .basic_auth("agent", Some("secret"))
+                .json(&body)
+                .send()
+                .await?
         }
     };
     let status = response.status();

@@ -104,16 +104,25 @@ impl Admin {
 
     /// Moves a ticket to any status, as the workflow would. A final status (closed, canceled,
     /// rejected) sets `END_DATE_UT` and refuses later writes; any other status reopens it.
-    pub fn set_ticket_status(&self, rfc: &str, status: impl Into<StatusRef>) -> Result<TicketSnapshot, AdminError> {
+    pub fn set_ticket_status(
+        &self,
+        rfc: &str,
+        status: impl Into<StatusRef>,
+    ) -> Result<TicketSnapshot, AdminError> {
         let instance = &self.shared.instance;
         let status = match status.into() {
-            StatusRef::Kind(kind) => instance.status_by_kind(kind).ok_or_else(|| AdminError::UnknownStatus(format!("{kind:?}")))?,
-            StatusRef::Guid(guid) => instance.status_by_guid(&guid).ok_or(AdminError::UnknownStatus(guid))?,
+            StatusRef::Kind(kind) => instance
+                .status_by_kind(kind)
+                .ok_or_else(|| AdminError::UnknownStatus(format!("{kind:?}")))?,
+            StatusRef::Guid(guid) => {
+                instance.status_by_guid(&guid).ok_or(AdminError::UnknownStatus(guid))?
+            }
         };
         let (status_id, is_final) = (status.id, status.kind.is_final());
         let now = instance.clock.next_stamp();
         let mut store = self.shared.write();
-        let ticket = store.ticket_mut(rfc).ok_or_else(|| AdminError::UnknownTicket(rfc.to_string()))?;
+        let ticket =
+            store.ticket_mut(rfc).ok_or_else(|| AdminError::UnknownTicket(rfc.to_string()))?;
         ticket.status_id = status_id;
         ticket.suspended_from = None;
         ticket.closed = is_final;
@@ -141,7 +150,11 @@ impl Admin {
     }
 
     pub fn delete_ticket(&self, rfc: &str) -> Result<(), AdminError> {
-        self.shared.write().remove_ticket(rfc).map(|_| ()).ok_or_else(|| AdminError::UnknownTicket(rfc.to_string()))
+        self.shared
+            .write()
+            .remove_ticket(rfc)
+            .map(|_| ())
+            .ok_or_else(|| AdminError::UnknownTicket(rfc.to_string()))
     }
 
     /// Adds or replaces employees; returns their ids (given ones, or fresh ones above the
@@ -149,7 +162,10 @@ impl Admin {
     pub fn seed_employees(&self, seeds: Vec<EmployeeSeed>) -> Result<Vec<u64>, AdminError> {
         let now = self.shared.instance.clock.next_stamp();
         let mut store = self.shared.write();
-        Ok(seeds.iter().map(|seed| store.directory.insert(employee_from_seed(seed, now), seed.id)).collect())
+        Ok(seeds
+            .iter()
+            .map(|seed| store.directory.insert(employee_from_seed(seed, now), seed.id))
+            .collect())
     }
 
     /// Creates a ticket directly; returns its RFC number.
@@ -165,7 +181,8 @@ impl Admin {
         let mut store = self.shared.write();
         let caller = instance.caller_id(&store);
         let recipient_id = seed.recipient_id.unwrap_or(caller);
-        let recipient = store.directory.get(recipient_id).ok_or(AdminError::UnknownEmployee(recipient_id))?;
+        let recipient =
+            store.directory.get(recipient_id).ok_or(AdminError::UnknownEmployee(recipient_id))?;
         let day = instance.clock.to_local(now).format("%y%m%d").to_string();
         let (request_id, rfc) = store.allocate_number(catalog.ticket_type.letter(), &day);
         let is_final = status.kind.is_final();
@@ -240,7 +257,10 @@ impl Admin {
             request_id: t.request_id,
             external_reference: t.external_reference.clone(),
             title: t.title.clone(),
-            catalog_code: instance.catalog(t.catalog_id).map(|c| c.code.clone()).unwrap_or_default(),
+            catalog_code: instance
+                .catalog(t.catalog_id)
+                .map(|c| c.code.clone())
+                .unwrap_or_default(),
             status_id: t.status_id,
             status_guid: status.map(|s| s.guid.clone()).unwrap_or_default(),
             status_label: status.map(|s| s.label.clone()).unwrap_or_default(),
@@ -286,17 +306,26 @@ async fn http_tickets(State(shared): AdminState) -> Response {
     axum::Json(admin(shared).tickets()).into_response()
 }
 
-async fn http_ticket(State(shared): AdminState, Path(rfc): Path<String>) -> Result<Response, AdminError> {
+async fn http_ticket(
+    State(shared): AdminState,
+    Path(rfc): Path<String>,
+) -> Result<Response, AdminError> {
     let ticket = admin(shared).ticket(&rfc).ok_or(AdminError::UnknownTicket(rfc))?;
     Ok(axum::Json(ticket).into_response())
 }
 
-async fn http_seed_ticket(State(shared): AdminState, axum::Json(seed): axum::Json<TicketSeed>) -> Result<Response, AdminError> {
+async fn http_seed_ticket(
+    State(shared): AdminState,
+    axum::Json(seed): axum::Json<TicketSeed>,
+) -> Result<Response, AdminError> {
     let rfc = admin(shared).seed_ticket(seed)?;
     Ok((StatusCode::CREATED, axum::Json(serde_json::json!({ "rfc": rfc }))).into_response())
 }
 
-async fn http_delete_ticket(State(shared): AdminState, Path(rfc): Path<String>) -> Result<Response, AdminError> {
+async fn http_delete_ticket(
+    State(shared): AdminState,
+    Path(rfc): Path<String>,
+) -> Result<Response, AdminError> {
     admin(shared).delete_ticket(&rfc)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -333,7 +362,10 @@ struct FaultRequest {
     fault: FaultSpec,
 }
 
-async fn http_set_fault(State(shared): AdminState, axum::Json(body): axum::Json<FaultRequest>) -> Result<Response, AdminError> {
+async fn http_set_fault(
+    State(shared): AdminState,
+    axum::Json(body): axum::Json<FaultRequest>,
+) -> Result<Response, AdminError> {
     admin(shared).set_fault(&body.route, body.fault)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -32,7 +32,8 @@ type Params = Query<Vec<(String, String)>>;
 pub(crate) struct FaultDecision(pub(crate) Fault);
 
 const DEFAULT_MAX_ROWS: usize = 100;
-const MEMOS: &[&str] = &["comment", "description", "dynamic_details", "risk_description", "system_affected"];
+const MEMOS: &[&str] =
+    &["comment", "description", "dynamic_details", "risk_description", "system_affected"];
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -63,19 +64,30 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match self {
-            Self::Unauthorized => (status(401), axum::Json(json!({"error": "Invalid Login / Password"}))).into_response(),
-            Self::Forbidden => {
-                (status(403), axum::Json(json!({"error": "Unauthorized Method for your profile"}))).into_response()
+            Self::Unauthorized => {
+                (status(401), axum::Json(json!({"error": "Invalid Login / Password"})))
+                    .into_response()
             }
-            Self::NotFound => (status(404), axum::Json(json!({"error": "Resource not found"}))).into_response(),
+            Self::Forbidden => {
+                (status(403), axum::Json(json!({"error": "Unauthorized Method for your profile"})))
+                    .into_response()
+            }
+            Self::NotFound => {
+                (status(404), axum::Json(json!({"error": "Resource not found"}))).into_response()
+            }
             Self::RecipientUnknown => (
                 status(406),
-                axum::Json(json!({"error": "The recipient does not exist or is not in your domains"})),
+                axum::Json(
+                    json!({"error": "The recipient does not exist or is not in your domains"}),
+                ),
             )
                 .into_response(),
-            Self::BadRequest(why) => (status(400), axum::Json(json!({"error": why}))).into_response(),
+            Self::BadRequest(why) => {
+                (status(400), axum::Json(json!({"error": why}))).into_response()
+            }
             Self::Rejected(why) => (status(590), axum::Json(rejection_body(&why))).into_response(),
         }
     }
@@ -86,7 +98,8 @@ impl IntoResponse for ApiError {
 pub(crate) fn rejection_body(error: &str) -> Json {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0x628f_8b26_158f);
-    let correlation = format!("{:013x}", NEXT.fetch_add(0x1_0f3d, Ordering::Relaxed) & 0xf_ffff_ffff_ffff);
+    let correlation =
+        format!("{:013x}", NEXT.fetch_add(0x1_0f3d, Ordering::Relaxed) & 0xf_ffff_ffff_ffff);
     let inner = json!({ "error": error }).to_string();
     json!({
         "message": format!("{inner} (2013-{correlation})"),
@@ -102,7 +115,10 @@ fn created(href: String) -> Response {
 
 fn ok_json(body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response(),
+        Ok(bytes) => {
+            ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes)
+                .into_response()
+        }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -126,11 +142,7 @@ fn route_label(method: &Method, matched: Option<&MatchedPath>) -> &'static str {
     };
     routes::ALL
         .iter()
-        .find(|label| {
-            label
-                .split_once(' ')
-                .is_some_and(|(m, p)| m == method.as_str() && p == rest)
-        })
+        .find(|label| label.split_once(' ').is_some_and(|(m, p)| m == method.as_str() && p == rest))
         .copied()
         .unwrap_or("unrouted")
 }
@@ -141,7 +153,10 @@ fn authorize(shared: &Shared, path: &str, headers: &HeaderMap) -> Result<(), Api
     if account != config.account {
         return Err(ApiError::Unauthorized);
     }
-    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
     let (scheme, credentials) = value.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
     let credentials = credentials.trim();
     let valid = if scheme.eq_ignore_ascii_case("basic") {
@@ -197,7 +212,8 @@ async fn observe(State(shared): AppState, mut request: Request, next: Next) -> R
 
 fn injected_error(status: u16, retry_after_secs: u64) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (code, axum::Json(json!({"error": "Internal Server Error (injected)"}))).into_response();
+    let mut response =
+        (code, axum::Json(json!({"error": "Internal Server Error (injected)"}))).into_response();
     if matches!(status, 429 | 503) {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     }
@@ -219,17 +235,28 @@ struct ListQuery {
 }
 
 impl ListQuery {
-    fn parse(shared: &Shared, params: Vec<(String, String)>, raw: Option<String>) -> Result<Self, ApiError> {
-        let get = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
-        let max_rows = get("max_rows").and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_ROWS);
+    fn parse(
+        shared: &Shared,
+        params: Vec<(String, String)>,
+        raw: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let get = |name: &str| {
+            params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        };
+        let max_rows =
+            get("max_rows").and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_ROWS);
         let offset = get("offset").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
         let search = plan_search(get("search"), shared.instance.config.realism);
-        if let (SearchPlan::Unparseable(why), true) = (&search, shared.instance.config.strict_search) {
+        if let (SearchPlan::Unparseable(why), true) =
+            (&search, shared.instance.config.strict_search)
+        {
             return Err(ApiError::BadRequest(format!("search cannot be parsed: {why}")));
         }
         let passthrough = params
             .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("max_rows") && !k.eq_ignore_ascii_case("offset"))
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case("max_rows") && !k.eq_ignore_ascii_case("offset")
+            })
             .cloned()
             .collect();
         Ok(Self {
@@ -249,10 +276,15 @@ impl ListQuery {
     }
 
     fn page_link(&self, base: &str, offset: usize) -> String {
-        const VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-').remove(b'.').remove(b'*');
+        const VALUE: &AsciiSet =
+            &NON_ALPHANUMERIC.remove(b'_').remove(b'-').remove(b'.').remove(b'*');
         let mut link = format!("{base}?");
         for (k, v) in &self.passthrough {
-            link.push_str(&format!("{}={}&", utf8_percent_encode(k, VALUE), utf8_percent_encode(v, VALUE)));
+            link.push_str(&format!(
+                "{}={}&",
+                utf8_percent_encode(k, VALUE),
+                utf8_percent_encode(v, VALUE)
+            ));
         }
         link.push_str(&format!("max_rows={}&offset={offset}", self.max_rows));
         link
@@ -267,7 +299,10 @@ impl ListQuery {
     ) -> Result<(Vec<u64>, usize), ApiError> {
         let search = match &self.search {
             SearchPlan::Filter(search) => {
-                let known = ids.first().and_then(|id| render(*id)).is_none_or(|sample| search.fields_exist_on(&sample));
+                let known = ids
+                    .first()
+                    .and_then(|id| render(*id))
+                    .is_none_or(|sample| search.fields_exist_on(&sample));
                 if !known && instance.config.strict_search {
                     return Err(ApiError::BadRequest("search names an unknown field".into()));
                 }
@@ -288,7 +323,8 @@ impl ListQuery {
             {
                 continue;
             }
-            let keys = self.sort.iter().map(|k| record.text(&k.field).map(|t| t.into_owned())).collect();
+            let keys =
+                self.sort.iter().map(|k| record.text(&k.field).map(|t| t.into_owned())).collect();
             kept.push((id, keys));
         }
         kept.sort_by(|(_, a), (_, b)| {
@@ -302,7 +338,10 @@ impl ListQuery {
             std::cmp::Ordering::Equal
         });
         let total = kept.len();
-        Ok((kept.into_iter().skip(self.offset).take(self.max_rows).map(|(id, _)| id).collect(), total))
+        Ok((
+            kept.into_iter().skip(self.offset).take(self.max_rows).map(|(id, _)| id).collect(),
+            total,
+        ))
     }
 
     /// Applies `fields`, or the resource's default extract, to a row.
@@ -333,7 +372,9 @@ impl ListQuery {
         };
         out.push_str("{\"HREF\":");
         push_json_str(&mut out, &href);
-        out.push_str(&format!(",\"record_count\":\"{count}\",\"total_record_count\":\"{total}\",\"records\":"));
+        out.push_str(&format!(
+            ",\"record_count\":\"{count}\",\"total_record_count\":\"{total}\",\"records\":"
+        ));
         out.push_str(records);
         if self.offset + count < total {
             out.push_str(",\"@next\":");
@@ -341,15 +382,24 @@ impl ListQuery {
         }
         if self.offset > 0 {
             out.push_str(",\"@previous\":");
-            push_json_str(&mut out, &self.page_link(&base, self.offset.saturating_sub(self.max_rows)));
+            push_json_str(
+                &mut out,
+                &self.page_link(&base, self.offset.saturating_sub(self.max_rows)),
+            );
         }
         out.push('}');
-        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], out).into_response()
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], out)
+            .into_response()
     }
 }
 
 /// A small table listed through the generic machinery.
-fn list_table(shared: &Shared, resource: &str, query: ListQuery, rows: Vec<Record>) -> Result<Response, ApiError> {
+fn list_table(
+    shared: &Shared,
+    resource: &str,
+    query: ListQuery,
+    rows: Vec<Record>,
+) -> Result<Response, ApiError> {
     let ids = (0..rows.len() as u64).collect();
     let (page, total) = query.select(&shared.instance, ids, |i| rows.get(i as usize).cloned())?;
     let records = page
@@ -362,7 +412,11 @@ fn list_table(shared: &Shared, resource: &str, query: ListQuery, rows: Vec<Recor
 
 // === requests ===
 
-async fn list_requests(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_requests(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
     let store = shared.read();
@@ -382,7 +436,8 @@ async fn create_request(
     Extension(decision): Extension<FaultDecision>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let body: Json = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
+    let body: Json = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
     let rfc = {
         let mut store = shared.write();
         writes::create_ticket(&shared.instance, &mut store, &body)?
@@ -390,7 +445,9 @@ async fn create_request(
     shared.counters.tickets_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(ticket = %rfc, "ticket created");
     if let FaultDecision(Fault::FailAfterCreate) = decision {
-        return Err(ApiError::Rejected("Transaction (Process ID 67) was deadlocked on lock resources - ".into()));
+        return Err(ApiError::Rejected(
+            "Transaction (Process ID 67) was deadlocked on lock resources - ".into(),
+        ));
     }
     Ok(created(shared.instance.href(format_args!("requests/{rfc}"))))
 }
@@ -403,7 +460,10 @@ async fn get_request(
     let store = shared.read();
     let ticket = store.ticket(&rfc).ok_or(ApiError::NotFound)?;
     let record = shared.instance.ticket_record(&store, ticket);
-    let fields = params.iter().find(|(k, _)| k.eq_ignore_ascii_case("fields")).and_then(|(_, v)| parse_fields(Some(v)));
+    let fields = params
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("fields"))
+        .and_then(|(_, v)| parse_fields(Some(v)));
     let record = match fields {
         Some(fields) => record.project(&fields, &["HREF", "RFC_NUMBER"]),
         None => record,
@@ -411,7 +471,10 @@ async fn get_request(
     Ok(ok_json(&record))
 }
 
-async fn get_memo(State(shared): AppState, Path((_, rfc, memo)): Path<(String, String, String)>) -> Result<Response, ApiError> {
+async fn get_memo(
+    State(shared): AppState,
+    Path((_, rfc, memo)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
     let memo = memo.to_ascii_lowercase();
     if !MEMOS.contains(&memo.as_str()) {
         return Err(ApiError::NotFound);
@@ -436,7 +499,8 @@ async fn update_request(
     Path((_, rfc)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let body: Json = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
+    let body: Json = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
     let rfc = {
         let mut store = shared.write();
         writes::update_ticket(&shared.instance, &mut store, &rfc, &body)?;
@@ -457,7 +521,11 @@ const EMPLOYEE_KEYS: &[(&str, crate::employees::EmployeeKey)] = &[
     ("LAST_NAME", crate::employees::EmployeeKey::Name),
 ];
 
-async fn list_employees(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_employees(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
     let store = shared.read();
@@ -475,7 +543,8 @@ async fn list_employees(State(shared): AppState, Query(params): Params, RawQuery
         };
         let ids = match pinned {
             Some((key, values)) => {
-                let mut ids: Vec<u64> = values.iter().flat_map(|v| directory.find(*key, v)).collect();
+                let mut ids: Vec<u64> =
+                    values.iter().flat_map(|v| directory.find(*key, v)).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 ids
@@ -501,7 +570,11 @@ async fn list_employees(State(shared): AppState, Query(params): Params, RawQuery
         array.push(']');
         return Ok(query.envelope_raw(base, &array, count, total));
     }
-    let records = page.into_iter().filter_map(render).map(|r| query.shape(r, Some(EMPLOYEE_LIST_EXTRACT), &["HREF"])).collect();
+    let records = page
+        .into_iter()
+        .filter_map(render)
+        .map(|r| query.shape(r, Some(EMPLOYEE_LIST_EXTRACT), &["HREF"]))
+        .collect();
     Ok(query.envelope(base, records, total))
 }
 
@@ -509,14 +582,21 @@ fn parse_employee_id(id: &str) -> Result<u64, ApiError> {
     id.trim().parse().map_err(|_| ApiError::NotFound)
 }
 
-async fn get_employee(State(shared): AppState, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_employee(
+    State(shared): AppState,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let store = shared.read();
     let employee = store.directory.get(parse_employee_id(&id)?).ok_or(ApiError::NotFound)?;
     Ok(ok_json(&shared.instance.employee_record(&employee)))
 }
 
-async fn create_employee(State(shared): AppState, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let body: Json = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
+async fn create_employee(
+    State(shared): AppState,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Json = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
     let id = writes::create_employee(&shared.instance, &mut shared.write(), &body)?;
     Ok(created(shared.instance.href(format_args!("employees/{id}"))))
 }
@@ -527,88 +607,138 @@ async fn update_employee(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let id = parse_employee_id(&id)?;
-    let body: Json = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
+    let body: Json = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
     writes::update_employee(&shared.instance, &mut shared.write(), id, &body)?;
     Ok(created(shared.instance.href(format_args!("employees/{id}"))))
 }
 
 // === reference tables ===
 
-async fn list_locations(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_locations(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
-    let rows = instance.config.locations.iter().map(|l| instance.location_record(Some(l))).collect();
+    let rows =
+        instance.config.locations.iter().map(|l| instance.location_record(Some(l))).collect();
     list_table(&shared, "locations", query, rows)
 }
 
-async fn get_location(State(shared): AppState, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_location(
+    State(shared): AppState,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let location = instance.location(id.parse().ok()).ok_or(ApiError::NotFound)?;
     Ok(ok_json(&instance.location_record(Some(location))))
 }
 
-async fn list_departments(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_departments(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
-    let rows = instance.config.departments.iter().map(|d| instance.department_record(Some(d))).collect();
+    let rows =
+        instance.config.departments.iter().map(|d| instance.department_record(Some(d))).collect();
     list_table(&shared, "departments", query, rows)
 }
 
-async fn get_department(State(shared): AppState, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_department(
+    State(shared): AppState,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let department = instance.department(id.parse().ok()).ok_or(ApiError::NotFound)?;
     Ok(ok_json(&instance.department_record(Some(department))))
 }
 
-async fn list_catalog(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_catalog(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
     let rows = instance.config.catalog.iter().map(|c| instance.catalog_record(c, false)).collect();
     list_table(&shared, "catalog-requests", query, rows)
 }
 
-async fn get_catalog(State(shared): AppState, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_catalog(
+    State(shared): AppState,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let entry = id.parse().ok().and_then(|id| instance.catalog(id)).ok_or(ApiError::NotFound)?;
     Ok(ok_json(&instance.catalog_record(entry, true)))
 }
 
-async fn list_status(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_status(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
     let rows = instance.config.statuses.iter().map(|s| instance.status_record(s)).collect();
     list_table(&shared, "status", query, rows)
 }
 
-async fn get_status(State(shared): AppState, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_status(
+    State(shared): AppState,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let status = id.parse().ok().and_then(|id| instance.status(id)).ok_or(ApiError::NotFound)?;
     Ok(ok_json(&instance.status_record(status)))
 }
 
-async fn list_urgency(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_urgency(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
-    let rows = instance.config.urgencies.iter().map(|u| instance.reference_record("urgency", "URGENCY_ID", u)).collect();
+    let rows = instance
+        .config
+        .urgencies
+        .iter()
+        .map(|u| instance.reference_record("urgency", "URGENCY_ID", u))
+        .collect();
     list_table(&shared, "urgency", query, rows)
 }
 
-async fn internal_queries(State(shared): AppState, Query(params): Params, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let get = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+async fn internal_queries(
+    State(shared): AppState,
+    Query(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let get = |name: &str| {
+        params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    };
     let same = |configured: &Option<String>, asked: Option<&String>| match (configured, asked) {
         (None, _) => true,
-        (Some(c), Some(a)) => crate::instance::normalize_guid(c) == crate::instance::normalize_guid(a),
+        (Some(c), Some(a)) => {
+            crate::instance::normalize_guid(c) == crate::instance::normalize_guid(a)
+        }
         (Some(_), None) => false,
     };
-    let (query_guid, filter_guid, view_guid) = (get("queryguid"), get("filterguid"), get("viewguid"));
+    let (query_guid, filter_guid, view_guid) =
+        (get("queryguid"), get("filterguid"), get("viewguid"));
     let instance = &shared.instance;
     let view = instance
         .config
         .internal_queries
         .iter()
         .find(|v| {
-            query_guid.as_ref().is_some_and(|q| crate::instance::normalize_guid(q) == crate::instance::normalize_guid(&v.query_guid))
-                && same(&v.filter_guid, filter_guid.as_ref())
+            query_guid.as_ref().is_some_and(|q| {
+                crate::instance::normalize_guid(q) == crate::instance::normalize_guid(&v.query_guid)
+            }) && same(&v.filter_guid, filter_guid.as_ref())
                 && same(&v.view_guid, view_guid.as_ref())
         })
         .ok_or(ApiError::NotFound)?;
@@ -618,7 +748,10 @@ async fn internal_queries(State(shared): AppState, Query(params): Params, RawQue
         .map(|row| {
             let mut r = Record::with_capacity(row.len());
             for (column, value) in row {
-                r.push(Key::Shared(Arc::from(column.to_ascii_uppercase())), Value::from(value.clone()));
+                r.push(
+                    Key::Shared(Arc::from(column.to_ascii_uppercase())),
+                    Value::from(value.clone()),
+                );
             }
             r
         })
@@ -629,7 +762,8 @@ async fn internal_queries(State(shared): AppState, Query(params): Params, RawQue
 
 async fn license(State(shared): AppState) -> Response {
     let instance = &shared.instance;
-    let now = instance.clock.to_local(instance.clock.now()).format("%Y-%m-%dT%H:%M:%S%z").to_string();
+    let now =
+        instance.clock.to_local(instance.clock.now()).format("%Y-%m-%dT%H:%M:%S%z").to_string();
     ok_json(&json!({
         "HREF": instance.href(format_args!("license")),
         "License": {"Account": "40000", "Connected": "1", "DateTime": now, "MaxConnexions": "9999"},
@@ -641,4 +775,3 @@ async fn swagger() -> Response {
     let body = json!({"openapi": "3.0.1", "info": {"title": "EasyVista simulator", "version": "1"}, "paths": {}});
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
-

@@ -35,7 +35,9 @@ impl Clock {
     pub(crate) fn now(&self) -> Millis {
         match self.start {
             None => Utc::now().timestamp_millis(),
-            Some((at, since)) => at + i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX / 2),
+            Some((at, since)) => {
+                at + i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX / 2)
+            }
         }
     }
 
@@ -72,7 +74,11 @@ impl Clock {
             (u64::from(local.hour()), 2, ':'),
             (u64::from(local.minute()), 2, ':'),
             (u64::from(local.second()), 2, '.'),
-            (u64::from(local.and_utc().timestamp_subsec_millis()), 3, if offset < 0 { '-' } else { '+' }),
+            (
+                u64::from(local.and_utc().timestamp_subsec_millis()),
+                3,
+                if offset < 0 { '-' } else { '+' },
+            ),
         ];
         for (value, width, separator) in fields {
             push_padded(out, value, width);
@@ -171,7 +177,10 @@ mod tests {
         let clock = clock();
         let ms = clock.parse_bound("2025-11-28T16:14:41.133+01:00").expect("valid bound");
         assert_eq!(clock.format(ms), "2025-11-28T16:14:41.133+01:00");
-        let west = Clock::new(ClockMode::Real, FixedOffset::west_opt(4 * 3600 + 1800).expect("valid offset"));
+        let west = Clock::new(
+            ClockMode::Real,
+            FixedOffset::west_opt(4 * 3600 + 1800).expect("valid offset"),
+        );
         assert_eq!(west.format(ms), "2025-11-28T10:44:41.133-04:30");
     }
 
@@ -192,6 +201,9 @@ mod tests {
         let clock = clock();
         let ms = clock.parse_user_date("11/20/2016 12:12:12", UserDateFormat::MonthDayYear);
         assert_eq!(ms.map(|ms| clock.format(ms)).as_deref(), Some("2016-11-20T12:12:12.000+01:00"));
-        assert_eq!(clock.parse_user_date("2016-11-20T12:12:12Z", UserDateFormat::MonthDayYear), None);
+        assert_eq!(
+            clock.parse_user_date("2016-11-20T12:12:12Z", UserDateFormat::MonthDayYear),
+            None
+        );
     }
 }

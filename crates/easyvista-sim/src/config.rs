@@ -275,13 +275,62 @@ fn entry(
 pub fn default_catalog() -> Vec<CatalogEntry> {
     use TicketType::{Incident, Request};
     vec![
-        entry(4601, "42", "{61E17EFF-5ED7-4B20-B26F-4FAC57555EBC}", "Incidents/Access/Account problem", Incident, false),
-        entry(4602, "43", "{0A4B6C8D-1E3F-4A5B-9C7D-2E4F6A8B0C1D}", "Incidents/Equipment/Printer", Incident, false),
-        entry(4606, "46", "{7C9E1A3B-5D7F-4B9C-8E0A-3C5E7A9B1D2F}", "Incidents/Equipment/Router", Incident, false),
-        entry(4701, "25", "{2B4D6F8A-0C2E-4F6A-8B1D-4F6A8C0E2B4D}", "Requests/Access/Grant access", Request, false),
-        entry(4702, "26", "{3C5E7A9B-1D3F-4A7B-9C2E-5A7B9D1F3C5E}", "Requests/Access/Revoke access", Request, false),
-        entry(4703, "27", "{4D6F8B0C-2E4A-4B8C-AD3F-6B8C0E2A4D6F}", "Requests/Accounts/Create account", Request, false),
-        entry(4704, "47", "{5E7A9C1D-3F5B-4C9D-BE4A-7C9D1F3B5E7A}", "Requests/Hardware/New laptop", Request, true),
+        entry(
+            4601,
+            "42",
+            "{61E17EFF-5ED7-4B20-B26F-4FAC57555EBC}",
+            "Incidents/Access/Account problem",
+            Incident,
+            false,
+        ),
+        entry(
+            4602,
+            "43",
+            "{0A4B6C8D-1E3F-4A5B-9C7D-2E4F6A8B0C1D}",
+            "Incidents/Equipment/Printer",
+            Incident,
+            false,
+        ),
+        entry(
+            4606,
+            "46",
+            "{7C9E1A3B-5D7F-4B9C-8E0A-3C5E7A9B1D2F}",
+            "Incidents/Equipment/Router",
+            Incident,
+            false,
+        ),
+        entry(
+            4701,
+            "25",
+            "{2B4D6F8A-0C2E-4F6A-8B1D-4F6A8C0E2B4D}",
+            "Requests/Access/Grant access",
+            Request,
+            false,
+        ),
+        entry(
+            4702,
+            "26",
+            "{3C5E7A9B-1D3F-4A7B-9C2E-5A7B9D1F3C5E}",
+            "Requests/Access/Revoke access",
+            Request,
+            false,
+        ),
+        entry(
+            4703,
+            "27",
+            "{4D6F8B0C-2E4A-4B8C-AD3F-6B8C0E2A4D6F}",
+            "Requests/Accounts/Create account",
+            Request,
+            false,
+        ),
+        entry(
+            4704,
+            "47",
+            "{5E7A9C1D-3F5B-4C9D-BE4A-7C9D1F3B5E7A}",
+            "Requests/Hardware/New laptop",
+            Request,
+            true,
+        ),
     ]
 }
 
@@ -321,7 +370,14 @@ pub fn default_departments() -> Vec<DepartmentDef> {
     ]
 }
 
-fn employee(id: u64, identification: &str, name: &str, login: &str, loc: u64, dep: u64) -> EmployeeSeed {
+fn employee(
+    id: u64,
+    identification: &str,
+    name: &str,
+    login: &str,
+    loc: u64,
+    dep: u64,
+) -> EmployeeSeed {
     EmployeeSeed {
         id: Some(id),
         identification: identification.into(),
@@ -362,6 +418,10 @@ pub fn default_internal_queries() -> Vec<InternalQueryView> {
         query_guid: "{9A8B7C6D-5E4F-4A3B-8C2D-1E0F9A8B7C6D}".into(),
         filter_guid: None,
         view_guid: None,
-        rows: vec![row("1", "Payroll", "gmorley"), row("2", "CRM", "sseagal"), row("3", "Wiki", "dtaverner")],
+        rows: vec![
+            row("1", "Payroll", "gmorley"),
+            row("2", "CRM", "sseagal"),
+            row("3", "Wiki", "dtaverner"),
+        ],
     }]
 }

@@ -86,7 +86,9 @@ impl Directory {
         if let Some(stored) = self.stored.get(&id) {
             return Some(stored.clone());
         }
-        self.synthetic_range().contains(&id).then(|| self.synthetic(id - SYNTHETIC_EMPLOYEE_ID_BASE))
+        self.synthetic_range()
+            .contains(&id)
+            .then(|| self.synthetic(id - SYNTHETIC_EMPLOYEE_ID_BASE))
     }
 
     /// The ids of rows `offset..offset + limit` in `EMPLOYEE_ID` order, without visiting the rest.
@@ -164,7 +166,11 @@ impl Directory {
 
     fn synthetic_row(&self, index: u64) -> SyntheticRow {
         let pick = |ids: &[u64], salt: u64| {
-            if ids.is_empty() { None } else { ids.get(((index / salt) % ids.len() as u64) as usize).copied() }
+            if ids.is_empty() {
+                None
+            } else {
+                ids.get(((index / salt) % ids.len() as u64) as usize).copied()
+            }
         };
         let manager = index - index % 50;
         SyntheticRow {
@@ -302,7 +308,9 @@ fn write_synthetic(out: &mut String, index: u64, column: TextColumn) {
         }
         TextColumn::Phone => {
             out.push_str("+33 1 ");
-            for (i, part) in [index / 1_000_000, index / 10_000, index / 100, index].into_iter().enumerate() {
+            for (i, part) in
+                [index / 1_000_000, index / 10_000, index / 100, index].into_iter().enumerate()
+            {
                 if i > 0 {
                     out.push(' ');
                 }
@@ -362,11 +370,14 @@ fn synthetic_index_of(key: EmployeeKey, value: &str) -> Option<u64> {
             return value.parse::<u64>().ok()?.checked_sub(SYNTHETIC_EMPLOYEE_ID_BASE);
         }
         EmployeeKey::Identification => lower.strip_prefix("syn")?,
-        EmployeeKey::Mail => lower.strip_prefix("employee")?.strip_suffix("@synthetic.example.test")?,
+        EmployeeKey::Mail => {
+            lower.strip_prefix("employee")?.strip_suffix("@synthetic.example.test")?
+        }
         EmployeeKey::Name => lower.strip_prefix("employee")?.strip_suffix(", synthetic")?,
         EmployeeKey::Login => lower.strip_prefix("emp")?,
     };
-    (digits.len() == 7 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+    (digits.len() == 7 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())?
 }
 
 #[cfg(test)]
@@ -393,7 +404,10 @@ mod tests {
     #[test]
     fn pages_follow_id_order() {
         let d = directory();
-        assert_eq!(d.page_ids(0, 3), vec![1, SYNTHETIC_EMPLOYEE_ID_BASE, SYNTHETIC_EMPLOYEE_ID_BASE + 1]);
+        assert_eq!(
+            d.page_ids(0, 3),
+            vec![1, SYNTHETIC_EMPLOYEE_ID_BASE, SYNTHETIC_EMPLOYEE_ID_BASE + 1]
+        );
         assert_eq!(d.page_ids(1_000_000, 5), vec![SYNTHETIC_EMPLOYEE_ID_BASE + 999_999]);
     }
 

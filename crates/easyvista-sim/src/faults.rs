@@ -153,7 +153,10 @@ impl FaultSpec {
             return Err(AdminError::InvalidFault("the rates add up to more than 1".into()));
         }
         if self.error_rate > 0.0 && !(400..=599).contains(&self.error_status) {
-            return Err(AdminError::InvalidFault(format!("{} is not an error status", self.error_status)));
+            return Err(AdminError::InvalidFault(format!(
+                "{} is not an error status",
+                self.error_status
+            )));
         }
         Ok(())
     }
@@ -221,7 +224,8 @@ impl Faults {
         }
         edge += spec.error_rate;
         if draw < edge {
-            let fault = Fault::Error { status: spec.error_status, retry_after_secs: spec.retry_after_secs };
+            let fault =
+                Fault::Error { status: spec.error_status, retry_after_secs: spec.retry_after_secs };
             return (fault, latency);
         }
         edge += spec.stall_rate;
@@ -326,7 +330,10 @@ mod tests {
     fn rates_are_roughly_honoured() {
         let faults = Faults::default();
         faults.set(routes::ANY, FaultSpec::drops(0.2)).expect("valid");
-        let dropped = draws(&faults, routes::LIST_EMPLOYEES, 10_000).iter().filter(|f| **f == Fault::Drop).count();
+        let dropped = draws(&faults, routes::LIST_EMPLOYEES, 10_000)
+            .iter()
+            .filter(|f| **f == Fault::Drop)
+            .count();
         assert!((1_700..2_300).contains(&dropped), "{dropped}");
     }
 
@@ -343,6 +350,13 @@ mod tests {
         let faults = Faults::default();
         assert!(faults.set("GET /nope", FaultSpec::default()).is_err());
         assert!(faults.set(routes::ANY, FaultSpec::errors(1.5, 500)).is_err());
-        assert!(faults.set(routes::ANY, FaultSpec { drop_rate: 0.6, error_rate: 0.6, ..FaultSpec::default() }).is_err());
+        assert!(
+            faults
+                .set(
+                    routes::ANY,
+                    FaultSpec { drop_rate: 0.6, error_rate: 0.6, ..FaultSpec::default() }
+                )
+                .is_err()
+        );
     }
 }

@@ -174,7 +174,9 @@ impl Instance {
     pub(crate) fn department_record(&self, department: Option<&DepartmentDef>) -> Record {
         let mut r = Record::with_capacity(6);
         let Some(d) = department else {
-            for key in ["DEPARTMENT_CODE", "DEPARTMENT_PATH", "HREF", "DEPARTMENT_ID", "DEPARTMENT_LABEL"] {
+            for key in
+                ["DEPARTMENT_CODE", "DEPARTMENT_PATH", "HREF", "DEPARTMENT_ID", "DEPARTMENT_LABEL"]
+            {
                 r.push(key, "");
             }
             r.push(&self.labels.department, "");
@@ -203,7 +205,12 @@ impl Instance {
         r
     }
 
-    pub(crate) fn reference_record(&self, route: &'static str, id_column: &'static str, entry: &ReferenceEntry) -> Record {
+    pub(crate) fn reference_record(
+        &self,
+        route: &'static str,
+        id_column: &'static str,
+        entry: &ReferenceEntry,
+    ) -> Record {
         let mut r = Record::with_capacity(3);
         r.push("HREF", self.href(format_args!("{route}/{}", entry.id)));
         r.push(id_column, entry.id);
@@ -287,7 +294,17 @@ impl Instance {
     fn person_record(&self, e: Option<&Employee>) -> Record {
         let mut r = Record::with_capacity(9);
         let Some(e) = e else {
-            for key in ["HREF", "BEGIN_OF_CONTRACT", "CELLULAR_NUMBER", "DEPARTMENT_PATH", "E_MAIL", "EMPLOYEE_ID", "LAST_NAME", "LOCATION_PATH", "PHONE_NUMBER"] {
+            for key in [
+                "HREF",
+                "BEGIN_OF_CONTRACT",
+                "CELLULAR_NUMBER",
+                "DEPARTMENT_PATH",
+                "E_MAIL",
+                "EMPLOYEE_ID",
+                "LAST_NAME",
+                "LOCATION_PATH",
+                "PHONE_NUMBER",
+            ] {
                 r.push(key, "");
             }
             return r;
@@ -295,11 +312,17 @@ impl Instance {
         r.push("HREF", self.href(format_args!("employees/{}", e.id)));
         r.push("BEGIN_OF_CONTRACT", e.begin_of_contract.clone());
         r.push("CELLULAR_NUMBER", e.cellular_number.clone());
-        r.push("DEPARTMENT_PATH", self.department(e.department_id).map(|d| d.path.clone()).unwrap_or_default());
+        r.push(
+            "DEPARTMENT_PATH",
+            self.department(e.department_id).map(|d| d.path.clone()).unwrap_or_default(),
+        );
         r.push("E_MAIL", e.e_mail.clone());
         r.push("EMPLOYEE_ID", e.id);
         r.push("LAST_NAME", e.last_name.clone());
-        r.push("LOCATION_PATH", self.location(e.location_id).map(|l| l.path.clone()).unwrap_or_default());
+        r.push(
+            "LOCATION_PATH",
+            self.location(e.location_id).map(|l| l.path.clone()).unwrap_or_default(),
+        );
         r.push("PHONE_NUMBER", e.phone_number.clone());
         r
     }
@@ -528,8 +551,9 @@ mod tests {
             let e = store.directory.get(id).expect("exists");
             let mut fast = String::new();
             instance.write_employee_extract(&mut fast, &store.directory.row(id).expect("exists"));
-            let slow = serde_json::to_string(&instance.employee_record(&e).project(&extract, &["HREF"]))
-                .expect("serializes");
+            let slow =
+                serde_json::to_string(&instance.employee_record(&e).project(&extract, &["HREF"]))
+                    .expect("serializes");
             assert_eq!(fast, slow);
         }
     }

@@ -33,11 +33,11 @@ mod writes;
 
 pub use admin::{Admin, StatusRef, TicketSeed, TicketSnapshot};
 pub use config::{
-    CANCELED_GUID, CLOSED_GUID, CatalogEntry, ClockMode, DepartmentDef, EmployeeSeed, IN_PROGRESS_GUID,
-    InternalQueryView, LocationDef, REJECTED_GUID, Realism, ReferenceEntry, SOLVED_GUID, SUSPENDED_GUID,
-    SYNTHETIC_EMPLOYEE_ID_BASE, SimulatorConfig, StatusDef, StatusKind, TicketType, UserDateFormat,
-    default_catalog, default_departments, default_employees, default_internal_queries, default_locations,
-    default_statuses,
+    CANCELED_GUID, CLOSED_GUID, CatalogEntry, ClockMode, DepartmentDef, EmployeeSeed,
+    IN_PROGRESS_GUID, InternalQueryView, LocationDef, REJECTED_GUID, Realism, ReferenceEntry,
+    SOLVED_GUID, SUSPENDED_GUID, SYNTHETIC_EMPLOYEE_ID_BASE, SimulatorConfig, StatusDef,
+    StatusKind, TicketType, UserDateFormat, default_catalog, default_departments,
+    default_employees, default_internal_queries, default_locations, default_statuses,
 };
 pub use error::{AdminError, SimulatorError};
 pub use faults::{Counters, FaultSpec, routes};

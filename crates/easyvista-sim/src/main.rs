@@ -35,7 +35,8 @@ async fn main() -> Result<()> {
         strict_search: args.strict_search,
         ..SimulatorConfig::default()
     };
-    let sim = Simulator::start_on(config, args.listen).await.context("cannot start the simulator")?;
+    let sim =
+        Simulator::start_on(config, args.listen).await.context("cannot start the simulator")?;
     println!("base url: {}", sim.base_url());
     println!("admin:    {}_admin/", sim.server_url());
     println!("account:  {}", sim.account());

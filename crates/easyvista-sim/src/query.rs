@@ -217,12 +217,8 @@ pub(crate) fn parse_sort(text: Option<&str>) -> Vec<SortKey> {
 
 /// Parses `fields`: a comma-separated projection, dotted names allowed.
 pub(crate) fn parse_fields(text: Option<&str>) -> Option<Vec<String>> {
-    let fields: Vec<String> = text?
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(str::to_string)
-        .collect();
+    let fields: Vec<String> =
+        text?.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_string).collect();
     (!fields.is_empty()).then_some(fields)
 }
 
@@ -358,11 +354,7 @@ fn relative_window(keyword: &str, clock: &Clock) -> (Millis, Millis) {
     };
     let at_midnight = |d: NaiveDate| {
         let naive = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-        clock
-            .offset()
-            .from_local_datetime(&naive)
-            .single()
-            .map_or(0, |at| at.timestamp_millis())
+        clock.offset().from_local_datetime(&naive).single().map_or(0, |at| at.timestamp_millis())
     };
     (at_midnight(from), at_midnight(to))
 }
@@ -385,7 +377,8 @@ fn like_at(value: &[char], pattern: &[char]) -> bool {
                 return value.first() == Some(&'[') && like_at(&value[1..], rest);
             };
             let set = &rest[..close];
-            value.first().is_some_and(|c| set.contains(c)) && like_at(&value[1..], &rest[close + 1..])
+            value.first().is_some_and(|c| set.contains(c))
+                && like_at(&value[1..], &rest[close + 1..])
         }
         _ => value.first() == Some(&p) && like_at(&value[1..], rest),
     }

@@ -204,7 +204,8 @@ mod tests {
     #[test]
     fn projection_keeps_named_and_always_fields() {
         let fields = vec!["status.status_en".to_string(), "nope".to_string()];
-        let json = serde_json::to_string(&ticket().project(&fields, &["HREF"])).expect("serializes");
+        let json =
+            serde_json::to_string(&ticket().project(&fields, &["HREF"])).expect("serializes");
         assert_eq!(json, r#"{"HREF":"h","STATUS":{"STATUS_EN":"Closed"}}"#);
     }
 

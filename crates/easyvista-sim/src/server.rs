@@ -58,11 +58,17 @@ impl Simulator {
     }
 
     /// Starts a simulator on `addr`.
-    pub async fn start_on(config: SimulatorConfig, addr: SocketAddr) -> Result<RunningSimulator, SimulatorError> {
+    pub async fn start_on(
+        config: SimulatorConfig,
+        addr: SocketAddr,
+    ) -> Result<RunningSimulator, SimulatorError> {
         validate(&config)?;
-        let listener =
-            TcpListener::bind(addr).await.map_err(|source| SimulatorError::Bind { addr: addr.to_string(), source })?;
-        let addr = listener.local_addr().map_err(|source| SimulatorError::Bind { addr: addr.to_string(), source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimulatorError::Bind { addr: addr.to_string(), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SimulatorError::Bind { addr: addr.to_string(), source })?;
         let server_url = format!("http://{addr}/");
         let base_url = format!("{server_url}api/v1/{}/", config.account);
 
@@ -186,13 +192,15 @@ async fn serve_connection(stream: TcpStream, router: Router, mut stopped: watch:
     let _ = stream.set_nodelay(true);
     let control = ConnectionControl::default();
     let for_requests = control.clone();
-    let service = tower::ServiceExt::map_request(router, move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(for_requests.clone());
-        request
-    });
+    let service =
+        tower::ServiceExt::map_request(router, move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(for_requests.clone());
+            request
+        });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new());
-    let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let connection =
+        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     // Dropping the connection future closes the socket, whatever was in flight.
     tokio::select! {
         _ = connection => {}

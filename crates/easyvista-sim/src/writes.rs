@@ -17,7 +17,8 @@ use crate::instance::{Instance, Store, Ticket};
 /// The most characters `EXTERNAL_REFERENCE` holds.
 pub const EXTERNAL_REFERENCE_MAX: usize = 50;
 const MAX_RESOLUTION_DELAY_MS: i64 = 8 * 3600 * 1000;
-const NOTHING_TO_UPDATE: &str = "Nothing to update (check fieldnames, if wrong they are ignored) - ";
+const NOTHING_TO_UPDATE: &str =
+    "Nothing to update (check fieldnames, if wrong they are ignored) - ";
 /// What the real server says when the SQL it built from an under-specified body does not parse.
 const PARSER_ERROR: &str = "=(1,41) expected token:( * + - . IDENTIFIER CASE NOT - ";
 
@@ -32,13 +33,15 @@ impl Fields {
 
     /// The first item of `{"<table>": [ … ]}`; later items are ignored, as on real instances.
     pub(crate) fn first_item(body: &Json, table: &str) -> Result<Self, ApiError> {
-        let envelope = Self::from_json(body).ok_or_else(|| ApiError::Rejected(format!("no {table} table in the body - ")))?;
+        let envelope = Self::from_json(body)
+            .ok_or_else(|| ApiError::Rejected(format!("no {table} table in the body - ")))?;
         let item = match envelope.0.get(table) {
             Some(Json::Array(items)) => items.first(),
             Some(object @ Json::Object(_)) => Some(object),
             _ => None,
         };
-        item.and_then(Self::from_json).ok_or_else(|| ApiError::Rejected(format!("no {table} table in the body - ")))
+        item.and_then(Self::from_json)
+            .ok_or_else(|| ApiError::Rejected(format!("no {table} table in the body - ")))
     }
 
     pub(crate) fn text(&self, key: &str) -> Option<String> {
@@ -100,7 +103,12 @@ fn location_of(instance: &Instance, fields: &Fields) -> Result<Option<u64>, ApiE
     if let Some(raw) = fields.given("location_id") {
         return match parse_id(&raw).filter(|id| locations.iter().any(|l| l.id == *id)) {
             Some(id) => Ok(Some(id)),
-            None => Err(foreign_key(instance, "FK_SD_REQUEST_AM_LOCATION", "AM_LOCATION", "LOCATION_ID")),
+            None => Err(foreign_key(
+                instance,
+                "FK_SD_REQUEST_AM_LOCATION",
+                "AM_LOCATION",
+                "LOCATION_ID",
+            )),
         };
     }
     if let Some(code) = fields.given("location_code") {
@@ -117,7 +125,12 @@ fn department_of(instance: &Instance, fields: &Fields) -> Result<Option<u64>, Ap
     if let Some(raw) = fields.given("department_id") {
         return match parse_id(&raw).filter(|id| departments.iter().any(|d| d.id == *id)) {
             Some(id) => Ok(Some(id)),
-            None => Err(foreign_key(instance, "FK_SD_REQUEST_AM_DEPARTMENT", "AM_DEPARTMENT", "DEPARTMENT_ID")),
+            None => Err(foreign_key(
+                instance,
+                "FK_SD_REQUEST_AM_DEPARTMENT",
+                "AM_DEPARTMENT",
+                "DEPARTMENT_ID",
+            )),
         };
     }
     if let Some(code) = fields.given("department_code") {
@@ -132,10 +145,14 @@ fn department_of(instance: &Instance, fields: &Fields) -> Result<Option<u64>, Ap
 fn catalog_of<'a>(instance: &'a Instance, fields: &Fields) -> Result<&'a CatalogEntry, ApiError> {
     // A wrong GUID stops the create: the code is then never looked at.
     if let Some(guid) = fields.given("catalog_guid") {
-        return instance.catalog_by_guid(&guid).ok_or_else(|| ApiError::Rejected(PARSER_ERROR.into()));
+        return instance
+            .catalog_by_guid(&guid)
+            .ok_or_else(|| ApiError::Rejected(PARSER_ERROR.into()));
     }
     if let Some(code) = fields.given("catalog_code") {
-        return instance.catalog_by_code(&code).ok_or_else(|| ApiError::Rejected(PARSER_ERROR.into()));
+        return instance
+            .catalog_by_code(&code)
+            .ok_or_else(|| ApiError::Rejected(PARSER_ERROR.into()));
     }
     Err(ApiError::Rejected(PARSER_ERROR.into()))
 }
@@ -179,7 +196,9 @@ pub(crate) fn create_ticket(
     })?;
     let location_id = location_of(instance, &fields)?;
     let department_id = department_of(instance, &fields)?;
-    if catalog.requires_classification && (urgency_id.is_none() || impact_id.is_none() || department_id.is_none()) {
+    if catalog.requires_classification
+        && (urgency_id.is_none() || impact_id.is_none() || department_id.is_none())
+    {
         return Err(ApiError::Rejected(PARSER_ERROR.into()));
     }
 
@@ -267,10 +286,13 @@ pub(crate) fn update_ticket(
     rfc: &str,
     body: &Json,
 ) -> Result<(), ApiError> {
-    let fields = Fields::from_json(body).ok_or_else(|| ApiError::Rejected(NOTHING_TO_UPDATE.into()))?;
+    let fields =
+        Fields::from_json(body).ok_or_else(|| ApiError::Rejected(NOTHING_TO_UPDATE.into()))?;
     let ticket = store.ticket(rfc).ok_or(ApiError::NotFound)?;
     if ticket.closed {
-        return Err(ApiError::Rejected("The request is closed and can no longer be modified - ".into()));
+        return Err(ApiError::Rejected(
+            "The request is closed and can no longer be modified - ".into(),
+        ));
     }
     let change = if let Some(inner) = fields.object("closed") {
         close_change(instance, ticket, &inner)?
@@ -318,7 +340,12 @@ fn close_change(instance: &Instance, ticket: &Ticket, inner: &Fields) -> Result<
             .ok_or_else(|| ApiError::Rejected("Invalid End Date - ".into()))?;
     }
     let catalog_id = match inner.given("catalog_guid") {
-        Some(guid) => instance.catalog_by_guid(&guid).ok_or_else(|| ApiError::Rejected(PARSER_ERROR.into()))?.id,
+        Some(guid) => {
+            instance
+                .catalog_by_guid(&guid)
+                .ok_or_else(|| ApiError::Rejected(PARSER_ERROR.into()))?
+                .id
+        }
         None => ticket.catalog_id,
     };
     let (status_id, comment) = (status.id, inner.text("comment").unwrap_or_default());
@@ -332,7 +359,11 @@ fn close_change(instance: &Instance, ticket: &Ticket, inner: &Fields) -> Result<
     }))
 }
 
-fn suspend_change(instance: &Instance, ticket: &Ticket, inner: &Fields) -> Result<Change, ApiError> {
+fn suspend_change(
+    instance: &Instance,
+    ticket: &Ticket,
+    inner: &Fields,
+) -> Result<Change, ApiError> {
     let suspended = instance
         .status_by_kind(StatusKind::Suspended)
         .ok_or_else(|| ApiError::Rejected("No suspended status configured - ".into()))?;
@@ -382,7 +413,9 @@ fn flat_change(instance: &Instance, fields: &Fields) -> Result<Change, ApiError>
     })?;
     let owner = match fields.given("owner_id") {
         None => None,
-        Some(raw) => Some(parse_id(&raw).ok_or_else(|| ApiError::Rejected("Owner ID doesn't exist - ".into()))?),
+        Some(raw) => Some(
+            parse_id(&raw).ok_or_else(|| ApiError::Rejected("Owner ID doesn't exist - ".into()))?,
+        ),
     };
     let location = location_of(instance, fields)?;
     let department = department_of(instance, fields)?;
@@ -420,9 +453,12 @@ fn flat_change(instance: &Instance, fields: &Fields) -> Result<Change, ApiError>
     }))
 }
 
+/// Where a text column lives in an employee.
+type TextSlot = fn(&mut Employee) -> &mut String;
+
 /// The employee columns a write may set, checked; `None` for columns not in the body.
 struct EmployeeChange {
-    text: Vec<(fn(&mut Employee) -> &mut String, String)>,
+    text: Vec<(TextSlot, String)>,
     location_id: Option<u64>,
     department_id: Option<u64>,
     manager_id: Option<Option<u64>>,
@@ -430,8 +466,8 @@ struct EmployeeChange {
 
 impl EmployeeChange {
     fn parse(instance: &Instance, fields: &Fields) -> Result<Self, ApiError> {
-        let mut text: Vec<(fn(&mut Employee) -> &mut String, String)> = Vec::new();
-        let plain: [(&str, fn(&mut Employee) -> &mut String); 6] = [
+        let mut text: Vec<(TextSlot, String)> = Vec::new();
+        let plain: [(&str, TextSlot); 6] = [
             ("identification", |e| &mut e.identification),
             ("last_name", |e| &mut e.last_name),
             ("e_mail", |e| &mut e.e_mail),
@@ -444,8 +480,10 @@ impl EmployeeChange {
                 text.push((slot, v));
             }
         }
-        let dates: [(&str, fn(&mut Employee) -> &mut String); 2] =
-            [("begin_of_contract", |e| &mut e.begin_of_contract), ("end_of_contract", |e| &mut e.end_of_contract)];
+        let dates: [(&str, TextSlot); 2] = [
+            ("begin_of_contract", |e| &mut e.begin_of_contract),
+            ("end_of_contract", |e| &mut e.end_of_contract),
+        ];
         for (key, slot) in dates {
             let Some(raw) = fields.text(key) else { continue };
             let day = if raw.trim().is_empty() {
@@ -454,7 +492,9 @@ impl EmployeeChange {
                 let ms = instance
                     .clock
                     .parse_user_date(&raw, instance.config.user_date_format)
-                    .ok_or_else(|| ApiError::Rejected(format!("Invalid date for {} - ", key.to_uppercase())))?;
+                    .ok_or_else(|| {
+                        ApiError::Rejected(format!("Invalid date for {} - ", key.to_uppercase()))
+                    })?;
                 instance.clock.format_day(ms)
             };
             text.push((slot, day));
@@ -464,7 +504,14 @@ impl EmployeeChange {
             Some(raw) => Some(
                 parse_id(&raw)
                     .filter(|id| instance.config.locations.iter().any(|l| l.id == *id))
-                    .ok_or_else(|| foreign_key(instance, "FK_AM_EMPLOYEE_AM_LOCATION", "AM_LOCATION", "LOCATION_ID"))?,
+                    .ok_or_else(|| {
+                    foreign_key(
+                        instance,
+                        "FK_AM_EMPLOYEE_AM_LOCATION",
+                        "AM_LOCATION",
+                        "LOCATION_ID",
+                    )
+                })?,
             ),
         };
         let department_id = match fields.given("department_id") {
@@ -473,20 +520,31 @@ impl EmployeeChange {
                 parse_id(&raw)
                     .filter(|id| instance.config.departments.iter().any(|d| d.id == *id))
                     .ok_or_else(|| {
-                        foreign_key(instance, "FK_AM_EMPLOYEE_AM_DEPARTMENT", "AM_DEPARTMENT", "DEPARTMENT_ID")
+                        foreign_key(
+                            instance,
+                            "FK_AM_EMPLOYEE_AM_DEPARTMENT",
+                            "AM_DEPARTMENT",
+                            "DEPARTMENT_ID",
+                        )
                     })?,
             ),
         };
         let manager_id = match fields.text("manager_id") {
             None => None,
             Some(raw) if raw.trim().is_empty() => Some(None),
-            Some(raw) => Some(Some(parse_id(&raw).ok_or_else(|| ApiError::Rejected("Manager ID doesn't exist - ".into()))?)),
+            Some(raw) => Some(Some(
+                parse_id(&raw)
+                    .ok_or_else(|| ApiError::Rejected("Manager ID doesn't exist - ".into()))?,
+            )),
         };
         Ok(Self { text, location_id, department_id, manager_id })
     }
 
     fn is_empty(&self) -> bool {
-        self.text.is_empty() && self.location_id.is_none() && self.department_id.is_none() && self.manager_id.is_none()
+        self.text.is_empty()
+            && self.location_id.is_none()
+            && self.department_id.is_none()
+            && self.manager_id.is_none()
     }
 
     fn apply(self, e: &mut Employee, now: Millis) {
@@ -503,11 +561,17 @@ impl EmployeeChange {
 }
 
 /// `POST /employees`: creates the first item and returns its id.
-pub(crate) fn create_employee(instance: &Instance, store: &mut Store, body: &Json) -> Result<u64, ApiError> {
+pub(crate) fn create_employee(
+    instance: &Instance,
+    store: &mut Store,
+    body: &Json,
+) -> Result<u64, ApiError> {
     let fields = Fields::first_item(body, "employees")?;
     let change = EmployeeChange::parse(instance, &fields)?;
     if change.is_empty() {
-        return Err(ApiError::Rejected("Nothing to insert (check fieldnames, if wrong they are ignored) - ".into()));
+        return Err(ApiError::Rejected(
+            "Nothing to insert (check fieldnames, if wrong they are ignored) - ".into(),
+        ));
     }
     let now = instance.clock.next_stamp();
     let mut employee = Employee {
@@ -530,8 +594,14 @@ pub(crate) fn create_employee(instance: &Instance, store: &mut Store, body: &Jso
 }
 
 /// `PUT /employees/{id}`: a flat update; a synthetic employee becomes stored on its first change.
-pub(crate) fn update_employee(instance: &Instance, store: &mut Store, id: u64, body: &Json) -> Result<(), ApiError> {
-    let fields = Fields::from_json(body).ok_or_else(|| ApiError::Rejected(NOTHING_TO_UPDATE.into()))?;
+pub(crate) fn update_employee(
+    instance: &Instance,
+    store: &mut Store,
+    id: u64,
+    body: &Json,
+) -> Result<(), ApiError> {
+    let fields =
+        Fields::from_json(body).ok_or_else(|| ApiError::Rejected(NOTHING_TO_UPDATE.into()))?;
     let mut employee = store.directory.get(id).ok_or(ApiError::NotFound)?;
     let change = EmployeeChange::parse(instance, &fields)?;
     if change.is_empty() {

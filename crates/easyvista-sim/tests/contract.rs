@@ -2,9 +2,9 @@
 //! reproduced quirk of the reference (numbered as in its list of known problems).
 
 mod contract {
-    pub mod common;
     mod admin;
     mod auth;
+    pub mod common;
     mod create;
     mod employees;
     mod faults;

@@ -8,9 +8,16 @@ use super::common::Harness;
 #[tokio::test]
 async fn basic_and_bearer_are_both_accepted() {
     let h = Harness::start().await;
-    let basic = h.http.get(h.url("license")).basic_auth("agent", Some("secret")).send().await.expect("answered");
+    let basic = h
+        .http
+        .get(h.url("license"))
+        .basic_auth("agent", Some("secret"))
+        .send()
+        .await
+        .expect("answered");
     assert_eq!(basic.status(), StatusCode::OK);
-    let bearer = h.http.get(h.url("license")).bearer_auth(h.sim.token()).send().await.expect("answered");
+    let bearer =
+        h.http.get(h.url("license")).bearer_auth(h.sim.token()).send().await.expect("answered");
     assert_eq!(bearer.status(), StatusCode::OK);
 }
 
@@ -52,7 +59,8 @@ async fn unknown_routes_answer_403_and_swagger_201() {
 async fn a_url_without_the_account_is_refused() {
     let h = Harness::start().await;
     let url = format!("{}api/v1/requests", h.sim.server_url());
-    let response = h.http.get(url).basic_auth("agent", Some("secret")).send().await.expect("answered");
+    let response =
+        h.http.get(url).basic_auth("agent", Some("secret")).send().await.expect("answered");
     assert!(response.status().is_client_error(), "{}", response.status());
 }
 

@@ -30,16 +30,27 @@ impl Harness {
         format!("{}_admin/{}", self.sim.server_url(), path)
     }
 
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request =
-            self.http.request(method, self.url(path)).basic_auth(self.sim.login(), Some(self.sim.password()));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .basic_auth(self.sim.login(), Some(self.sim.password()));
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.expect("request is answered");
         let status = response.status();
         let text = response.text().await.expect("body is read");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("body is json") };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("body is json")
+        };
         (status, body)
     }
 
@@ -80,7 +91,8 @@ pub fn rejection(body: &Value) -> String {
     let message = body["message"].as_str().expect("message is a string");
     let correlation = body["correlationId"].as_str().expect("correlationId is a string");
     let suffix = format!(" (2013-{correlation})");
-    let inner = message.strip_suffix(&suffix).expect("message ends with the code and correlation id");
+    let inner =
+        message.strip_suffix(&suffix).expect("message ends with the code and correlation id");
     let inner: Value = serde_json::from_str(inner).expect("message holds json");
     inner["error"].as_str().expect("inner error is a string").to_string()
 }

@@ -19,7 +19,8 @@ fn is_rfc(rfc: &str, letter: char) -> bool {
 #[tokio::test]
 async fn create_answers_201_with_href_only() {
     let h = Harness::start().await;
-    let (status, body) = h.post("requests", json!({"requests": [{"catalog_code": "25", "title": "t"}]})).await;
+    let (status, body) =
+        h.post("requests", json!({"requests": [{"catalog_code": "25", "title": "t"}]})).await;
     assert_eq!(status, StatusCode::CREATED);
     let object = body.as_object().expect("object");
     assert_eq!(object.keys().collect::<Vec<_>>(), vec!["HREF"]);
@@ -73,7 +74,8 @@ async fn a_catalog_is_required_and_a_wrong_guid_stops_the_create() {
     let wrong_guid = json!({"requests": [{"catalog_guid": "{00000000-0000-0000-0000-000000000000}", "catalog_code": "25"}]});
     let (status, _) = h.post("requests", wrong_guid).await;
     assert_eq!(status.as_u16(), 590);
-    let braces_and_case = json!({"requests": [{"catalog_guid": "{61e17eff-5ed7-4b20-b26f-4fac57555ebc}"}]});
+    let braces_and_case =
+        json!({"requests": [{"catalog_guid": "{61e17eff-5ed7-4b20-b26f-4fac57555ebc}"}]});
     let (status, _) = h.post("requests", braces_and_case).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(h.sim.admin().tickets().len(), 1);
@@ -88,7 +90,8 @@ async fn bad_reference_ids_answer_590_with_the_fk_body() {
         ("impact_id", "FK_SD_REQUEST_SD_IMPACT"),
         ("severity_id", "FK_SD_REQUEST_SD_SEVERITY"),
     ] {
-        let (status, body) = h.post("requests", json!({"requests": [{"catalog_code": "25", field: "99"}]})).await;
+        let (status, body) =
+            h.post("requests", json!({"requests": [{"catalog_code": "25", field: "99"}]})).await;
         assert_eq!(status.as_u16(), 590);
         assert!(body["correlationId"].as_str().is_some_and(|c| !c.is_empty()));
         assert_eq!(body["dataError"], "");
@@ -106,15 +109,24 @@ async fn recipients_are_found_in_priority_order_and_unknown_ones_are_406() {
     let h = Harness::start().await;
     let by_id = h.create(json!({"catalog_code": "25", "recipient_id": "3", "recipient_mail": "gmorley@example.test"})).await;
     assert_eq!(h.ticket(&by_id).await["RECIPIENT_ID"], "3");
-    let by_identification = h.create(json!({"catalog_code": "25", "recipient_identification": "000104"})).await;
+    let by_identification =
+        h.create(json!({"catalog_code": "25", "recipient_identification": "000104"})).await;
     assert_eq!(h.ticket(&by_identification).await["RECIPIENT_ID"], "4");
-    let by_name = h.create(json!({"catalog_code": "25", "recipient_name": "Morley, Frédérique"})).await;
+    let by_name =
+        h.create(json!({"catalog_code": "25", "recipient_name": "Morley, Frédérique"})).await;
     assert_eq!(h.ticket(&by_name).await["RECIPIENT_ID"], "5");
     let synthetic = h.create(json!({"catalog_code": "25", "recipient_mail": "employee0000042@synthetic.example.test"})).await;
     assert_eq!(h.ticket(&synthetic).await["RECIPIENT_ID"], "100042");
-    let (status, _) = h.post("requests", json!({"requests": [{"catalog_code": "25", "recipient_mail": "who@nowhere.test"}]})).await;
+    let (status, _) = h
+        .post(
+            "requests",
+            json!({"requests": [{"catalog_code": "25", "recipient_mail": "who@nowhere.test"}]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
-    let (status, _) = h.post("requests", json!({"requests": [{"catalog_code": "25", "recipient_id": "3999999"}]})).await;
+    let (status, _) = h
+        .post("requests", json!({"requests": [{"catalog_code": "25", "recipient_id": "3999999"}]}))
+        .await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
 }
 
@@ -125,7 +137,12 @@ async fn external_reference_is_capped_at_50_characters() {
     let fits = "r".repeat(50);
     let rfc = h.create(json!({"catalog_code": "25", "external_reference": fits})).await;
     assert_eq!(h.ticket(&rfc).await["EXTERNAL_REFERENCE"], fits);
-    let (status, body) = h.post("requests", json!({"requests": [{"catalog_code": "25", "external_reference": "r".repeat(51)}]})).await;
+    let (status, body) = h
+        .post(
+            "requests",
+            json!({"requests": [{"catalog_code": "25", "external_reference": "r".repeat(51)}]}),
+        )
+        .await;
     assert_eq!(status.as_u16(), 590);
     assert!(rejection(&body).contains("EXTERNAL_REFERENCE"));
 }
@@ -134,7 +151,8 @@ async fn external_reference_is_capped_at_50_characters() {
 #[tokio::test]
 async fn an_under_specified_create_on_a_demanding_catalog_is_590() {
     let h = Harness::start().await;
-    let (status, body) = h.post("requests", json!({"requests": [{"catalog_code": "47", "title": "laptop"}]})).await;
+    let (status, body) =
+        h.post("requests", json!({"requests": [{"catalog_code": "47", "title": "laptop"}]})).await;
     assert_eq!(status.as_u16(), 590);
     let error = rejection(&body);
     assert!(!error.to_ascii_lowercase().contains("urgency"), "{error}");
@@ -148,7 +166,8 @@ async fn the_requestor_is_the_caller_unless_one_is_named() {
     let h = Harness::start().await;
     let default = h.create(json!({"catalog_code": "25"})).await;
     assert_eq!(h.ticket(&default).await["REQUESTOR"]["EMPLOYEE_ID"], "1");
-    let named = h.create(json!({"catalog_code": "25", "requestor_mail": "sseagal@example.test"})).await;
+    let named =
+        h.create(json!({"catalog_code": "25", "requestor_mail": "sseagal@example.test"})).await;
     assert_eq!(h.ticket(&named).await["REQUESTOR_ID"], "3");
 }
 
@@ -157,7 +176,8 @@ async fn the_requestor_is_the_caller_unless_one_is_named() {
 async fn the_requestor_can_be_forced_to_the_caller() {
     let realism = Realism { requestor_is_caller: true, ..Realism::default() };
     let h = Harness::with(SimulatorConfig { realism, ..SimulatorConfig::default() }).await;
-    let rfc = h.create(json!({"catalog_code": "25", "requestor_mail": "sseagal@example.test"})).await;
+    let rfc =
+        h.create(json!({"catalog_code": "25", "requestor_mail": "sseagal@example.test"})).await;
     assert_eq!(h.ticket(&rfc).await["REQUESTOR_ID"], "1");
 }
 

@@ -43,7 +43,8 @@ async fn post_creates_an_employee_and_put_updates_one() {
     assert_eq!(e["LOCATION"]["LOCATION_CODE"], "NYC");
 
     let before = e["LAST_UPDATE"].as_str().expect("stamp").to_string();
-    let (status, _) = h.put(&format!("employees/{id}"), json!({"END_OF_CONTRACT": "12/31/2023"})).await;
+    let (status, _) =
+        h.put(&format!("employees/{id}"), json!({"END_OF_CONTRACT": "12/31/2023"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, e) = h.get(&format!("employees/{id}")).await;
     assert_eq!(e["END_OF_CONTRACT"], "2023-12-31");
@@ -61,7 +62,8 @@ async fn a_synthetic_employee_can_be_changed_and_found_by_its_new_value() {
     assert_eq!(status, StatusCode::CREATED);
     let (_, found) = h.get(r#"employees?search=e_mail:"renamed@example.test""#).await;
     assert_eq!(column(&found, "EMPLOYEE_ID"), vec!["100020"]);
-    let (_, old) = h.get(r#"employees?search=e_mail:"employee0000020@synthetic.example.test""#).await;
+    let (_, old) =
+        h.get(r#"employees?search=e_mail:"employee0000020@synthetic.example.test""#).await;
     assert_eq!(old["total_record_count"], "0");
     let (_, page) = h.get("employees?max_rows=1&offset=26").await;
     assert_eq!(records(&page)[0]["E_MAIL"], "renamed@example.test");
@@ -92,6 +94,7 @@ async fn internal_queries_serve_configured_views() {
     assert_eq!(body["total_record_count"], "3");
     assert_eq!(column(&body, "E_NAME"), vec!["Payroll", "CRM"]);
     assert!(body["@next"].is_string());
-    let (status, _) = h.get("internalqueries?queryguid={00000000-0000-0000-0000-000000000000}").await;
+    let (status, _) =
+        h.get("internalqueries?queryguid={00000000-0000-0000-0000-000000000000}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

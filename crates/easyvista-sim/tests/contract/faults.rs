@@ -11,7 +11,13 @@ use super::common::Harness;
 async fn statuses(h: &Harness, n: usize) -> Vec<u16> {
     let mut seen = Vec::with_capacity(n);
     for _ in 0..n {
-        let response = h.http.get(h.url("license")).basic_auth("agent", Some("secret")).send().await.expect("answered");
+        let response = h
+            .http
+            .get(h.url("license"))
+            .basic_auth("agent", Some("secret"))
+            .send()
+            .await
+            .expect("answered");
         seen.push(response.status().as_u16());
     }
     seen
@@ -21,7 +27,10 @@ async fn statuses(h: &Harness, n: usize) -> Vec<u16> {
 async fn error_rates_are_reproducible_from_the_seed() {
     let (a, b) = (Harness::start().await, Harness::start().await);
     for h in [&a, &b] {
-        h.sim.admin().set_fault(routes::LICENSE, FaultSpec::errors(0.2, 500).with_seed(42)).expect("valid");
+        h.sim
+            .admin()
+            .set_fault(routes::LICENSE, FaultSpec::errors(0.2, 500).with_seed(42))
+            .expect("valid");
     }
     let (first, second) = (statuses(&a, 200).await, statuses(&b, 200).await);
     assert_eq!(first, second);
@@ -34,8 +43,17 @@ async fn error_rates_are_reproducible_from_the_seed() {
 #[tokio::test]
 async fn unavailable_answers_carry_retry_after() {
     let h = Harness::start().await;
-    h.sim.admin().set_fault(routes::ANY, FaultSpec::errors(1.0, 503).with_retry_after(3)).expect("valid");
-    let response = h.http.get(h.url("requests")).basic_auth("agent", Some("secret")).send().await.expect("answered");
+    h.sim
+        .admin()
+        .set_fault(routes::ANY, FaultSpec::errors(1.0, 503).with_retry_after(3))
+        .expect("valid");
+    let response = h
+        .http
+        .get(h.url("requests"))
+        .basic_auth("agent", Some("secret"))
+        .send()
+        .await
+        .expect("answered");
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "3");
     h.sim.admin().clear_faults();
@@ -47,7 +65,8 @@ async fn dropped_connections_are_errors_for_the_client() {
     let h = Harness::start().await;
     h.sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::drops(1.0)).expect("valid");
     let body = json!({"requests": [{"catalog_code": "25"}]});
-    let result = h.http.post(h.url("requests")).basic_auth("agent", Some("secret")).json(&body).send().await;
+    let result =
+        h.http.post(h.url("requests")).basic_auth("agent", Some("secret")).json(&body).send().await;
     let error = result.expect_err("no answer");
     assert!(!error.is_timeout() && !error.is_status(), "{error:?}");
     assert!(h.sim.admin().tickets().is_empty(), "a dropped create creates nothing");
@@ -59,7 +78,10 @@ async fn dropped_connections_are_errors_for_the_client() {
 #[tokio::test]
 async fn stalled_creates_time_out_on_the_client_but_create_the_ticket() {
     let h = Harness::start().await;
-    h.sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::stalls(1.0, Duration::from_secs(5))).expect("valid");
+    h.sim
+        .admin()
+        .set_fault(routes::CREATE_REQUEST, FaultSpec::stalls(1.0, Duration::from_secs(5)))
+        .expect("valid");
     let body = json!({"requests": [{"catalog_code": "25", "external_reference": "slow-1"}]});
     let result = h
         .http
@@ -78,7 +100,10 @@ async fn stalled_creates_time_out_on_the_client_but_create_the_ticket() {
 #[tokio::test]
 async fn latency_is_added() {
     let h = Harness::start().await;
-    h.sim.admin().set_fault(routes::LICENSE, FaultSpec::latency(Duration::from_millis(150))).expect("valid");
+    h.sim
+        .admin()
+        .set_fault(routes::LICENSE, FaultSpec::latency(Duration::from_millis(150)))
+        .expect("valid");
     let started = Instant::now();
     assert_eq!(h.get("license").await.0, StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(150));
@@ -88,10 +113,14 @@ async fn latency_is_added() {
 #[tokio::test]
 async fn a_590_after_create_leaves_the_ticket_behind() {
     let h = Harness::start().await;
-    h.sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::fail_after_create(0.05).with_seed(3)).expect("valid");
+    h.sim
+        .admin()
+        .set_fault(routes::CREATE_REQUEST, FaultSpec::fail_after_create(0.05).with_seed(3))
+        .expect("valid");
     let mut answered_590 = 0;
     for i in 0..200 {
-        let body = json!({"requests": [{"catalog_code": "25", "external_reference": format!("ord-{i}")}]});
+        let body =
+            json!({"requests": [{"catalog_code": "25", "external_reference": format!("ord-{i}")}]});
         let (status, _) = h.post("requests", body).await;
         match status.as_u16() {
             201 => {}

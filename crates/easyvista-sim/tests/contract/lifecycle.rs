@@ -48,10 +48,14 @@ async fn a_closed_ticket_refuses_every_later_write() {
 async fn end_date_follows_the_user_date_format() {
     let h = Harness::start().await;
     let rfc = h.create(json!({"catalog_code": "25"})).await;
-    let (status, body) = h.put(&format!("requests/{rfc}"), json!({"closed": {"end_date": "2025-01-02T10:00:00Z"}})).await;
+    let (status, body) = h
+        .put(&format!("requests/{rfc}"), json!({"closed": {"end_date": "2025-01-02T10:00:00Z"}}))
+        .await;
     assert_eq!(status.as_u16(), 590);
     assert!(rejection(&body).contains("Invalid End Date"));
-    let (status, _) = h.put(&format!("requests/{rfc}"), json!({"closed": {"end_date": "01/02/2025 10:00:00"}})).await;
+    let (status, _) = h
+        .put(&format!("requests/{rfc}"), json!({"closed": {"end_date": "01/02/2025 10:00:00"}}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
 }
 
@@ -59,7 +63,12 @@ async fn end_date_follows_the_user_date_format() {
 async fn an_unknown_status_guid_on_close_is_590_and_changes_nothing() {
     let h = Harness::start().await;
     let rfc = h.create(json!({"catalog_code": "25"})).await;
-    let (status, _) = h.put(&format!("requests/{rfc}"), json!({"closed": {"status_guid": "{00000000-0000-0000-0000-000000000001}"}})).await;
+    let (status, _) = h
+        .put(
+            &format!("requests/{rfc}"),
+            json!({"closed": {"status_guid": "{00000000-0000-0000-0000-000000000001}"}}),
+        )
+        .await;
     assert_eq!(status.as_u16(), 590);
     assert_eq!(h.ticket(&rfc).await["END_DATE_UT"], "");
 }
@@ -68,7 +77,12 @@ async fn an_unknown_status_guid_on_close_is_590_and_changes_nothing() {
 async fn suspend_and_restart() {
     let h = Harness::start().await;
     let rfc = h.create(json!({"catalog_code": "25"})).await;
-    let (status, _) = h.put(&format!("requests/{rfc}"), json!({"suspended": {"comment": "waiting", "done_by_id": 1}})).await;
+    let (status, _) = h
+        .put(
+            &format!("requests/{rfc}"),
+            json!({"suspended": {"comment": "waiting", "done_by_id": 1}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(h.ticket(&rfc).await["STATUS"]["STATUS_GUID"], SUSPENDED_GUID);
     let (status, _) = h.put(&format!("requests/{rfc}"), json!({"suspended": {}})).await;
@@ -90,7 +104,9 @@ async fn flat_updates_and_nothing_to_update() {
     assert!(rejection(&body).starts_with("Nothing to update"));
     let (status, _) = h.put(&format!("requests/{rfc}"), json!({"no_such_column": 1})).await;
     assert_eq!(status.as_u16(), 590);
-    let (status, _) = h.put(&format!("requests/{rfc}"), json!({"Title": "after", "status_id": 8, "impact_id": 3})).await;
+    let (status, _) = h
+        .put(&format!("requests/{rfc}"), json!({"Title": "after", "status_id": 8, "impact_id": 3}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let t = h.ticket(&rfc).await;
     assert_eq!(t["TITLE"], "after");
@@ -109,12 +125,15 @@ async fn last_update_moves_forward_on_every_change_and_range_search_sees_it() {
     let rfc = h.create(json!({"catalog_code": "25"})).await;
     let mut seen = vec![h.ticket(&rfc).await["LAST_UPDATE"].as_str().expect("stamp").to_string()];
     for i in 0..5 {
-        let (status, _) = h.put(&format!("requests/{rfc}"), json!({"title": format!("t{i}")})).await;
+        let (status, _) =
+            h.put(&format!("requests/{rfc}"), json!({"title": format!("t{i}")})).await;
         assert_eq!(status, StatusCode::CREATED);
         let stamp = h.ticket(&rfc).await["LAST_UPDATE"].as_str().expect("stamp").to_string();
         let before = seen.last().expect("one stamp at least");
         assert!(stamp.as_str() > before.as_str(), "{stamp} after {before}");
-        let (_, found) = h.get(&format!("requests?search=last_update:({};)", super::lists::urlencode(&stamp))).await;
+        let (_, found) = h
+            .get(&format!("requests?search=last_update:({};)", super::lists::urlencode(&stamp)))
+            .await;
         assert_eq!(found["total_record_count"], "1");
         seen.push(stamp);
     }

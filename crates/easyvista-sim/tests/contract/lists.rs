@@ -36,8 +36,16 @@ async fn following_next_visits_every_row_once() {
     let mut url = h.url("employees?max_rows=7");
     let mut ids = Vec::new();
     loop {
-        let body: serde_json::Value =
-            h.http.get(&url).basic_auth("agent", Some("secret")).send().await.expect("answered").json().await.expect("json");
+        let body: serde_json::Value = h
+            .http
+            .get(&url)
+            .basic_auth("agent", Some("secret"))
+            .send()
+            .await
+            .expect("answered")
+            .json()
+            .await
+            .expect("json");
         ids.extend(column(&body, "EMPLOYEE_ID"));
         match body["@next"].as_str() {
             Some(next) => url = next.to_string(),
@@ -80,7 +88,8 @@ async fn sort_accepts_plus_asc_desc_and_ignores_other_spellings() {
 #[tokio::test]
 async fn fields_projects_with_dotted_names() {
     let h = Harness::start().await;
-    let (_, body) = h.get("employees?max_rows=1&fields=last_name,location.location_code,nonexistent").await;
+    let (_, body) =
+        h.get("employees?max_rows=1&fields=last_name,location.location_code,nonexistent").await;
     let row = &records(&body)[0];
     let keys: Vec<&String> = row.as_object().expect("object").keys().collect();
     assert_eq!(keys, vec!["HREF", "LAST_NAME", "LOCATION"]);
@@ -107,11 +116,18 @@ async fn search_equality_or_on_one_field_and_and_across_fields() {
     let h = Harness::start().await;
     let (_, one) = h.get(r#"employees?search=e_mail:"GMORLEY@example.test""#).await;
     assert_eq!(column(&one, "EMPLOYEE_ID"), vec!["2"]);
-    let (_, either) = h.get("employees?search=employee_id:2,employee_id:3&fields=employee_id").await;
+    let (_, either) =
+        h.get("employees?search=employee_id:2,employee_id:3&fields=employee_id").await;
     assert_eq!(column(&either, "EMPLOYEE_ID"), vec!["2", "3"]);
-    let (_, both) = h.get("employees?search=location_id:1,department_id:2&max_rows=1000&fields=employee_id").await;
+    let (_, both) = h
+        .get("employees?search=location_id:1,department_id:2&max_rows=1000&fields=employee_id")
+        .await;
     let ids = column(&both, "EMPLOYEE_ID");
-    assert!(ids.contains(&"2".to_string()) && ids.contains(&"6".to_string()) && !ids.contains(&"3".to_string()));
+    assert!(
+        ids.contains(&"2".to_string())
+            && ids.contains(&"6".to_string())
+            && !ids.contains(&"3".to_string())
+    );
     assert!(ids.len() < 1006);
 }
 
@@ -132,7 +148,8 @@ async fn like_needs_wildcards_and_negations_work() {
 #[tokio::test]
 async fn is_null_and_is_not_null() {
     let h = Harness::start().await;
-    let (_, null) = h.get("employees?search=manager_id:is_null,last_name~\"*Synthetic\"&max_rows=1000").await;
+    let (_, null) =
+        h.get("employees?search=manager_id:is_null,last_name~\"*Synthetic\"&max_rows=1000").await;
     assert_eq!(null["total_record_count"], "20", "one manager per 50 synthetic employees");
     let (_, not_null) = h.get("employees?search=end_of_contract:is_not_null&max_rows=1000").await;
     assert_eq!(not_null["total_record_count"], "10");
@@ -146,14 +163,16 @@ async fn range_search_on_last_update() {
     let first = h.create(json!({"catalog_code": "25"})).await;
     let second = h.create(json!({"catalog_code": "25"})).await;
     let stamp = h.ticket(&second).await["LAST_UPDATE"].as_str().expect("stamp").to_string();
-    let (status, body) = h.get(&format!("requests?search=last_update:({};)", urlencode(&stamp))).await;
+    let (status, body) =
+        h.get(&format!("requests?search=last_update:({};)", urlencode(&stamp))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(column(&body, "RFC_NUMBER"), vec![second.clone()]);
     let (_, before) = h.get(&format!("requests?search=last_update:(;{})", urlencode(&stamp))).await;
     assert_eq!(column(&before, "RFC_NUMBER"), vec![first, second]);
 
     let seconds_only = format!("{}{}", &stamp[..19], &stamp[23..]);
-    let (status, body) = h.get(&format!("requests?search=last_update:({};)", urlencode(&seconds_only))).await;
+    let (status, body) =
+        h.get(&format!("requests?search=last_update:({};)", urlencode(&seconds_only))).await;
     assert_eq!(status.as_u16(), 590, "{body}");
 
     // The same wall-clock digits without an offset are read as UTC, an hour later than +01:00.
@@ -190,7 +209,8 @@ async fn an_unparseable_search_returns_the_whole_table_unless_strict() {
         assert_eq!(status, StatusCode::OK, "{bad}");
         assert_eq!(body["total_record_count"], "4", "{bad}");
     }
-    let h = Harness::with(SimulatorConfig { strict_search: true, ..SimulatorConfig::default() }).await;
+    let h =
+        Harness::with(SimulatorConfig { strict_search: true, ..SimulatorConfig::default() }).await;
     for bad in [r#"last_name:"unterminated"#, "no_such_field:1"] {
         let (status, _) = h.get(&format!("locations?search={}", urlencode(bad))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
@@ -211,7 +231,8 @@ async fn path_and_nested_filters_follow_the_realism_switches() {
     let (_, by_id) = h.get("requests?search=status_id:8").await;
     assert_eq!(column(&by_id, "RFC_NUMBER"), vec![rfc]);
 
-    let realism = Realism { ignore_path_filters: true, ignore_nested_filters: true, ..Realism::default() };
+    let realism =
+        Realism { ignore_path_filters: true, ignore_nested_filters: true, ..Realism::default() };
     let h = Harness::with(SimulatorConfig { realism, ..SimulatorConfig::default() }).await;
     let (_, path) = h.get(r#"locations?search=location_path:"Europe/France/Lyon""#).await;
     assert_eq!(path["total_record_count"], "4");
@@ -236,9 +257,14 @@ async fn requests_can_be_searched_by_recipient() {
 #[tokio::test]
 async fn every_reference_list_answers_with_the_envelope() {
     let h = Harness::start().await;
-    for (resource, total) in
-        [("locations", "4"), ("departments", "4"), ("catalog-requests", "7"), ("status", "6"), ("urgency", "4"), ("urgencies", "4")]
-    {
+    for (resource, total) in [
+        ("locations", "4"),
+        ("departments", "4"),
+        ("catalog-requests", "7"),
+        ("status", "6"),
+        ("urgency", "4"),
+        ("urgencies", "4"),
+    ] {
         let (status, body) = h.get(resource).await;
         assert_eq!(status, StatusCode::OK, "{resource}");
         assert_eq!(body["total_record_count"], total, "{resource}");
@@ -247,7 +273,8 @@ async fn every_reference_list_answers_with_the_envelope() {
     let (_, catalog) = h.get(r#"catalog-requests?search=code:"42""#).await;
     let entry = &records(&catalog)[0];
     assert!(entry.get("CATALOG_GUID").is_none());
-    let (_, item) = h.get(&format!("catalog-requests/{}", entry["SD_CATALOG_ID"].as_str().expect("id"))).await;
+    let (_, item) =
+        h.get(&format!("catalog-requests/{}", entry["SD_CATALOG_ID"].as_str().expect("id"))).await;
     assert_eq!(item["CATALOG_GUID"], "{61E17EFF-5ED7-4B20-B26F-4FAC57555EBC}");
     let (_, statuses) = h.get("status?search=status_id:8").await;
     assert_eq!(records(&statuses)[0]["STATUS_GUID"], "{C3D9DFA7-7A21-46C2-B3A3-8BC50C9FF4F3}");
@@ -267,7 +294,8 @@ async fn a_million_employees_page_and_search_without_a_scan() {
     let (_, tail) = h.get("employees?offset=1000000&max_rows=100").await;
     assert_eq!(tail["total_record_count"], "1000006");
     assert_eq!(tail["record_count"], "6");
-    let (_, found) = h.get(r#"employees?search=e_mail:"employee0765432@synthetic.example.test""#).await;
+    let (_, found) =
+        h.get(r#"employees?search=e_mail:"employee0765432@synthetic.example.test""#).await;
     assert_eq!(column(&found, "EMPLOYEE_ID"), vec!["865432"]);
     let (_, by_login) = h.get(r#"employees?search=login:"emp0000005",location_id:2"#).await;
     assert_eq!(column(&by_login, "IDENTIFICATION"), vec!["SYN0000005"]);

@@ -20,7 +20,9 @@ fn is_stamp(s: &str) -> bool {
 fn every_leaf_is_a_string(value: &Value, path: &str) {
     match value {
         Value::String(_) => {}
-        Value::Object(map) => map.iter().for_each(|(k, v)| every_leaf_is_a_string(v, &format!("{path}.{k}"))),
+        Value::Object(map) => {
+            map.iter().for_each(|(k, v)| every_leaf_is_a_string(v, &format!("{path}.{k}")))
+        }
         other => panic!("{path} is {other}, not a string"),
     }
 }
@@ -28,7 +30,11 @@ fn every_leaf_is_a_string(value: &Value, path: &str) {
 #[tokio::test]
 async fn the_full_record_has_strings_everywhere_and_nested_objects() {
     let h = Harness::start().await;
-    let rfc = h.create(json!({"catalog_code": "42", "title": "Printer", "urgency_id": 2, "recipient_id": 2})).await;
+    let rfc = h
+        .create(
+            json!({"catalog_code": "42", "title": "Printer", "urgency_id": 2, "recipient_id": 2}),
+        )
+        .await;
     let t = h.ticket(&rfc).await;
     every_leaf_is_a_string(&t, "ticket");
     assert_eq!(t["RFC_NUMBER"], rfc.as_str());
@@ -52,14 +58,24 @@ async fn the_full_record_has_strings_everywhere_and_nested_objects() {
     assert!(t["KNOWNERROR"].is_object());
     let comment = t["COMMENT"].as_object().expect("memo is an object");
     assert_eq!(comment.len(), 1);
-    assert_eq!(t["COMMENT"]["HREF"], format!("{}requests/{rfc}/comment", h.sim.base_url()).as_str());
-    assert_eq!(t["DESCRIPTION"]["HREF"], format!("{}requests/{rfc}/description", h.sim.base_url()).as_str());
+    assert_eq!(
+        t["COMMENT"]["HREF"],
+        format!("{}requests/{rfc}/comment", h.sim.base_url()).as_str()
+    );
+    assert_eq!(
+        t["DESCRIPTION"]["HREF"],
+        format!("{}requests/{rfc}/description", h.sim.base_url()).as_str()
+    );
 }
 
 #[tokio::test]
 async fn memo_sub_resources_carry_the_text_and_links() {
     let h = Harness::start().await;
-    let rfc = h.create(json!({"catalog_code": "25", "description": "Hébergement\nligne 2", "comment": "c1"})).await;
+    let rfc = h
+        .create(
+            json!({"catalog_code": "25", "description": "Hébergement\nligne 2", "comment": "c1"}),
+        )
+        .await;
     let (status, memo) = h.get(&format!("requests/{rfc}/description")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(memo["DESCRIPTION"], "Hébergement\nligne 2");
