@@ -39,6 +39,9 @@ pub struct EasyVistaConfig {
     /// How many times one `open_ticket` call may send the create, each resend only after a
     /// search proved the ticket absent.
     pub create_attempts: u32,
+    /// After a create timed out or lost its connection, how long to wait before the search
+    /// that decides whether it landed (the server may still be processing it).
+    pub reconcile_delay: Duration,
     /// `PageSize`: records per page of every list read (`max_rows`).
     pub page_size: usize,
     /// RFC numbers per batched search; 100 keeps the URL near 4 KB.
@@ -90,6 +93,7 @@ impl EasyVistaConfig {
             classifier: StatusClassifier::default(),
             read_retries: ReadRetries::default(),
             create_attempts: 4,
+            reconcile_delay: Duration::from_secs(3),
             page_size: 100,
             batch_size: 100,
             delta_overlap: Duration::from_secs(2),

@@ -54,6 +54,14 @@ impl EasyVistaClient {
                 }
                 AfterFailure::PossiblyCreated => {
                     warn!(order = %reference, attempt, error = %failure, "create result unknown; looking the reference up");
+                    if matches!(
+                        failure,
+                        EasyVistaError::Timeout { .. } | EasyVistaError::ConnectionLost { .. }
+                    ) {
+                        // The server may still be working on the create: give it time to land
+                        // before the search, so an absence found is a real one.
+                        tokio::time::sleep(self.inner.config.reconcile_delay).await;
+                    }
                     match self.find_reference(reference, &cost).await {
                         Ok(Some(number)) => {
                             info!(order = %reference, ticket = %number, "ticket adopted after an unconfirmed create");

@@ -1,0 +1,249 @@
+//! Opening tickets against the simulator: every create path, and the reconcile rule under
+//! failures (a create whose result is unknown is looked up, never resent blindly).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{client, config_for, draft, simulator};
+use easyvista_sim::{FaultSpec, routes};
+use futures::StreamExt;
+use secrecy::SecretString;
+use ta_domain::{CatalogRef, RecipientKind};
+use ta_easyvista::{Credentials, EasyVistaClient};
+use ta_ports::{TicketingBackend, TicketingError};
+
+#[tokio::test]
+async fn a_create_opens_one_ticket_numbered_from_its_href() {
+    let sim = simulator().await;
+    let opened = client(&sim).open_ticket(&draft(1)).await.unwrap();
+
+    assert!(!opened.adopted);
+    let ticket = sim.admin().ticket(opened.number.as_str()).expect("the ticket exists");
+    assert_eq!(ticket.external_reference, "TA-A-1-test");
+    assert_eq!(ticket.catalog_code, "25");
+    assert_eq!(ticket.title, "Grant access 1");
+    assert!(opened.number.as_str().starts_with('S'), "{}", opened.number);
+    assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1);
+}
+
+#[tokio::test]
+async fn a_catalog_guid_is_sent_as_catalog_guid_and_a_code_as_catalog_code() {
+    let sim = simulator().await;
+    let client = client(&sim);
+    let mut by_guid = draft(1);
+    by_guid.catalog = CatalogRef::from_value("{61e17eff-5ed7-4b20-b26f-4fac57555ebc}");
+    let incident = client.open_ticket(&by_guid).await.unwrap();
+    assert!(incident.number.as_str().starts_with('I'), "{}", incident.number);
+    assert_eq!(sim.admin().ticket(incident.number.as_str()).unwrap().catalog_code, "42");
+
+    let mut unknown_guid = draft(2);
+    unknown_guid.catalog = CatalogRef::Guid("00000000-0000-0000-0000-000000000000".into());
+    let error = client.open_ticket(&unknown_guid).await.unwrap_err();
+    assert!(matches!(error, TicketingError::Rejected { status: 590, .. }), "{error}");
+}
+
+#[tokio::test]
+async fn the_recipient_is_sent_in_the_configured_field() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.recipient_kind = Some(RecipientKind::Mail);
+    let client = EasyVistaClient::new(config).unwrap();
+    let mut by_mail = draft(1);
+    by_mail.recipient = "sseagal@example.test".into();
+    let opened = client.open_ticket(&by_mail).await.unwrap();
+    assert!(sim.admin().ticket(opened.number.as_str()).is_some());
+
+    let mut by_identification = draft(2);
+    by_identification.recipient = "000104".into();
+    by_identification.recipient_kind = RecipientKind::Identification;
+    let opened = common::client(&sim).open_ticket(&by_identification).await.unwrap();
+    assert!(sim.admin().ticket(opened.number.as_str()).is_some());
+}
+
+#[tokio::test]
+async fn an_unknown_recipient_is_a_406_rejection_naming_the_field_and_is_not_resent() {
+    let sim = simulator().await;
+    let mut nobody = draft(1);
+    nobody.recipient = "999999999".into();
+    let error = client(&sim).open_ticket(&nobody).await.unwrap_err();
+
+    let TicketingError::Rejected { status, message, field } = error else {
+        panic!("not a rejection: {error}")
+    };
+    assert_eq!(status, 406);
+    assert_eq!(field.as_deref(), Some("recipient_id"));
+    assert!(message.contains("999999999"), "{message}");
+    assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1);
+    assert!(sim.admin().tickets().is_empty());
+}
+
+#[tokio::test]
+async fn a_590_quotes_the_inner_message_and_names_the_field() {
+    let sim = simulator().await;
+    let mut bad_urgency = draft(1);
+    bad_urgency.urgency_id = Some("77".into());
+    let error = client(&sim).open_ticket(&bad_urgency).await.unwrap_err();
+
+    let TicketingError::Rejected { status, message, field } = error else {
+        panic!("not a rejection: {error}")
+    };
+    assert_eq!(status, 590);
+    assert_eq!(field.as_deref(), Some("urgency_id"));
+    assert!(message.contains("FK_SD_REQUEST_SD_URGENCY"), "{message}");
+    assert!(!message.contains("{\"error\""), "the inner JSON is unwrapped: {message}");
+    // The 590 was checked by a search before being reported.
+    assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1);
+    assert!(sim.admin().counters().total(routes::LIST_REQUESTS) >= 1);
+}
+
+#[tokio::test]
+async fn a_590_after_the_ticket_was_created_adopts_it() {
+    let sim = simulator().await;
+    sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::fail_after_create(1.0)).unwrap();
+    let opened = client(&sim).open_ticket(&draft(1)).await.unwrap();
+
+    assert!(opened.adopted);
+    let tickets = sim.admin().tickets();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0].rfc, opened.number.as_str());
+    assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1, "never resent");
+}
+
+#[tokio::test]
+async fn a_create_that_times_out_is_found_by_its_reference_not_sent_again() {
+    let sim = simulator().await;
+    sim.admin()
+        .set_fault(routes::CREATE_REQUEST, FaultSpec::stalls(1.0, Duration::from_millis(600)))
+        .unwrap();
+    let mut config = config_for(&sim);
+    config.request_timeout = Duration::from_millis(200);
+    let client = EasyVistaClient::new(config).unwrap();
+
+    let opened = client.open_ticket(&draft(1)).await.unwrap();
+    assert!(opened.adopted);
+    // The stalled create still lands; wait for the server to finish it before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.admin().tickets().len(), 1);
+    assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1);
+}
+
+#[tokio::test]
+async fn a_lost_connection_is_resent_only_after_the_search_proves_the_ticket_absent() {
+    let sim = simulator().await;
+    sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::drops(0.4).with_seed(7)).unwrap();
+    let mut config = config_for(&sim);
+    config.create_attempts = 12;
+    let client = EasyVistaClient::new(config).unwrap();
+    for n in 0..20 {
+        let opened = client.open_ticket(&draft(n)).await.unwrap();
+        assert_eq!(
+            sim.admin().ticket(opened.number.as_str()).unwrap().external_reference,
+            format!("TA-A-{n}-test")
+        );
+    }
+    assert_eq!(sim.admin().tickets().len(), 20);
+    assert!(sim.admin().counters().dropped(routes::CREATE_REQUEST) > 0, "the fault fired");
+}
+
+#[tokio::test]
+async fn when_the_check_after_a_590_fails_too_the_create_is_unconfirmed() {
+    let sim = simulator().await;
+    sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::fail_after_create(1.0)).unwrap();
+    sim.admin().set_fault(routes::LIST_REQUESTS, FaultSpec::errors(1.0, 500)).unwrap();
+    let error = client(&sim).open_ticket(&draft(1)).await.unwrap_err();
+
+    assert!(
+        matches!(&error, TicketingError::Unconfirmed { reference, .. } if reference == "TA-A-1-test"),
+        "{error}"
+    );
+    assert!(error.is_transient());
+    assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1);
+}
+
+#[tokio::test]
+async fn bad_credentials_are_an_authentication_error() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.credentials =
+        Credentials::Basic { login: "agent".into(), password: SecretString::from("wrong") };
+    let error = EasyVistaClient::new(config).unwrap().open_ticket(&draft(1)).await.unwrap_err();
+    assert!(matches!(error, TicketingError::Authentication(_)), "{error}");
+    assert!(!error.to_string().contains("wrong"));
+
+    let mut bearer = config_for(&sim);
+    bearer.credentials = Credentials::Bearer(SecretString::from(sim.token().to_owned()));
+    let opened = EasyVistaClient::new(bearer).unwrap().open_ticket(&draft(2)).await.unwrap();
+    assert!(!opened.adopted);
+}
+
+#[tokio::test]
+async fn a_thousand_creates_under_failures_give_a_thousand_tickets_and_no_duplicate() {
+    let sim = simulator().await;
+    // 20% of every call fails: 5xx, dropped connections, answers past the timeout.
+    let failing = FaultSpec {
+        error_rate: 0.08,
+        error_status: 503,
+        retry_after_secs: 0,
+        drop_rate: 0.07,
+        stall_rate: 0.05,
+        stall_ms: 400,
+        ..FaultSpec::default()
+    };
+    // Creates also answer 590 after creating, 5% of the time.
+    let creates = FaultSpec { fail_after_create_rate: 0.05, seed: 11, ..failing.clone() };
+    sim.admin().set_fault(routes::ANY, failing.with_seed(5)).unwrap();
+    sim.admin().set_fault(routes::CREATE_REQUEST, creates).unwrap();
+    let mut config = config_for(&sim);
+    config.request_timeout = Duration::from_millis(150);
+    config.create_attempts = 6;
+    let client = EasyVistaClient::new(config).unwrap();
+
+    let opened: Vec<String> = futures::stream::iter(0..1000)
+        .map(|n| open_like_the_use_case(&client, n))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+
+    tokio::time::sleep(Duration::from_millis(450)).await; // let stalled creates land
+    let tickets = sim.admin().tickets();
+    let references: HashSet<&str> = tickets.iter().map(|t| t.external_reference.as_str()).collect();
+    assert_eq!(tickets.len(), 1000, "exactly one ticket per create");
+    assert_eq!(references.len(), 1000, "no duplicate");
+    let numbers: HashSet<&str> = tickets.iter().map(|t| t.rfc.as_str()).collect();
+    assert!(
+        opened.iter().all(|rfc| numbers.contains(rfc.as_str())),
+        "every reported number exists"
+    );
+
+    let counters = sim.admin().counters();
+    assert!(counters.get(routes::CREATE_REQUEST, 590) > 0, "590 after create fired");
+    assert!(counters.dropped(routes::CREATE_REQUEST) > 0, "drops fired");
+    assert!(counters.get(routes::CREATE_REQUEST, 503) > 0, "errors fired");
+}
+
+/// What the fulfill use case does: on a transient failure the order stays "creating"; the next
+/// pass looks the reference up first and only then opens again.
+async fn open_like_the_use_case(client: &EasyVistaClient, n: usize) -> String {
+    let draft = draft(n);
+    for pass in 0..10 {
+        if pass > 0 {
+            match client.find_by_external_reference(&draft.external_reference).await {
+                Ok(Some(found)) => return found.to_string(),
+                Ok(None) => {}
+                Err(error) if error.is_transient() => continue,
+                Err(error) => panic!("order {n}: {error}"),
+            }
+        }
+        match client.open_ticket(&draft).await {
+            Ok(opened) => return opened.number.to_string(),
+            Err(error) if error.is_transient() => {
+                eprintln!("order {n} pass {pass}: {error}");
+                continue;
+            }
+            Err(error) => panic!("order {n}: {error}"),
+        }
+    }
+    panic!("order {n}: no ticket after 10 passes")
+}

@@ -1,0 +1,229 @@
+//! Streaming reads: the simulator's lists and saved views, and a small fake server showing the
+//! quirks the simulator does not have (ignored filters, ignored paging, odd envelopes).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use common::{client, config_for, simulator};
+use easyvista_sim::{TicketSeed, routes};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use ta_domain::{TicketNumber, TicketOutcome};
+use ta_easyvista::{Credentials, EasyVistaClient, EasyVistaConfig};
+use ta_ports::{EntityQuery, EntitySource, FollowRequest, TicketingBackend};
+
+fn query(resource: &str, page_size: usize) -> EntityQuery {
+    EntityQuery { resource: resource.into(), page_size, ..EntityQuery::default() }
+}
+
+#[tokio::test]
+async fn paging_over_250_records_with_max_rows_100_yields_250_records() {
+    let sim = simulator().await;
+    for i in 0..250 {
+        sim.admin()
+            .seed_ticket(TicketSeed {
+                external_reference: format!("TA-A-{i}-x"),
+                ..TicketSeed::default()
+            })
+            .unwrap();
+    }
+    let mut q = query("requests", 100);
+    q.fields = vec!["rfc_number".into()];
+    let records: Vec<_> = client(&sim).records(q).try_collect().await.unwrap();
+
+    assert_eq!(records.len(), 250);
+    let unique: std::collections::HashSet<&str> =
+        records.iter().map(|r| r["RFC_NUMBER"].as_str().unwrap()).collect();
+    assert_eq!(unique.len(), 250);
+    assert_eq!(sim.admin().counters().total(routes::LIST_REQUESTS), 3);
+}
+
+#[tokio::test]
+async fn employees_and_saved_views_stream_too() {
+    let sim = simulator().await;
+    let employees: Vec<_> =
+        client(&sim).records(query("/employees", 0)).try_collect().await.unwrap();
+    assert!(employees.len() > 100, "{} employees", employees.len());
+
+    let view = "internalqueries?queryguid={9A8B7C6D-5E4F-4A3B-8C2D-1E0F9A8B7C6D}";
+    let rows: Vec<_> = client(&sim).records(query(view, 2)).try_collect().await.unwrap();
+    let names: Vec<&str> =
+        rows.iter().filter_map(|r| r.get("E_NAME").and_then(Value::as_str)).collect();
+    assert_eq!(names, ["Payroll", "CRM", "Wiki"]);
+}
+
+#[tokio::test]
+async fn a_resource_outside_the_api_root_is_refused() {
+    let sim = simulator().await;
+    let error = client(&sim)
+        .records(query("https://elsewhere.example/steal", 0))
+        .try_collect::<Vec<_>>()
+        .await;
+    assert!(error.unwrap_err().to_string().contains("leaves the account's API root"));
+}
+
+// === A fake EasyVista with the quirks of some real instances ===
+
+#[derive(Clone, Default)]
+struct Fake {
+    tickets: Arc<Vec<Value>>,
+    /// Answers every list with the whole table, whatever `search`, `max_rows` or `offset` say.
+    /// Otherwise pages by `@next` only (a `start` parameter, `offset` ignored), with mixed-case
+    /// envelope keys, a numeric count and no total.
+    ignore_everything: bool,
+    calls: Arc<AtomicUsize>,
+    single_reads: Arc<AtomicUsize>,
+}
+
+async fn fake_list(
+    State(fake): State<Fake>,
+    Query(params): Query<HashMap<String, String>>,
+) -> axum::Json<Value> {
+    fake.calls.fetch_add(1, Ordering::Relaxed);
+    let all = fake.tickets.as_slice();
+    if fake.ignore_everything {
+        return axum::Json(
+            json!({"record_count": all.len().to_string(), "total_record_count": all.len().to_string(), "records": all}),
+        );
+    }
+    let max_rows: usize = params.get("max_rows").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let start: usize = params.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let page: Vec<&Value> = all.iter().skip(start).take(max_rows).collect();
+    let mut body = json!({"Record_Count": page.len(), "Records": page});
+    if start + max_rows < all.len() {
+        body["@next"] = json!(format!("requests?start={}&max_rows={max_rows}", start + max_rows));
+    }
+    axum::Json(body)
+}
+
+async fn fake_ticket(
+    State(fake): State<Fake>,
+    axum::extract::Path((_, rfc)): axum::extract::Path<(String, String)>,
+) -> Result<axum::Json<Value>, axum::http::StatusCode> {
+    fake.single_reads.fetch_add(1, Ordering::Relaxed);
+    fake.tickets
+        .iter()
+        .find(|t| t["RFC_NUMBER"] == rfc.as_str())
+        .map(|t| axum::Json(t.clone()))
+        .ok_or(axum::http::StatusCode::NOT_FOUND)
+}
+
+fn fake_tickets(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let (guid, end) = if i % 2 == 0 {
+                (easyvista_sim::CLOSED_GUID, "2026-01-02T10:00:00.000+01:00")
+            } else {
+                (easyvista_sim::IN_PROGRESS_GUID, "")
+            };
+            json!({
+                "RFC_NUMBER": format!("I260101_{i:06}"),
+                "LAST_UPDATE": "2026-01-02T10:00:00.000+01:00",
+                "END_DATE_UT": end,
+                "EXTERNAL_REFERENCE": format!("TA-A-{i}-fake"),
+                "STATUS": {"STATUS_GUID": guid, "STATUS_EN": if end.is_empty() { "In Progress" } else { "Closed" }},
+            })
+        })
+        .collect()
+}
+
+async fn start_fake(fake: Fake) -> EasyVistaClient {
+    let app = Router::new()
+        .route("/api/v1/{account}/requests", get(fake_list))
+        .route("/api/v1/{account}/requests/{rfc}", get(fake_ticket))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let credentials = Credentials::Bearer(secrecy::SecretString::from("t"));
+    let mut config = EasyVistaConfig::new(format!("http://{addr}/api/v1/"), "50004", credentials);
+    config.read_retries = common::fast_retries();
+    config.batch_size = 10;
+    EasyVistaClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_the_search_filter_still_gives_correct_results() {
+    let fake =
+        Fake { tickets: Arc::new(fake_tickets(300)), ignore_everything: true, ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+
+    let followed: Vec<TicketNumber> = [3, 4, 250, 299]
+        .iter()
+        .map(|i| TicketNumber::new(&format!("I260101_{i:06}")).unwrap())
+        .collect();
+    let mut with_lost = followed.clone();
+    with_lost.push(TicketNumber::new("I260101_999999").unwrap());
+    let report =
+        client.follow(&FollowRequest { tickets: with_lost, watermark: None }).await.unwrap();
+
+    assert_eq!(report.observations.len(), 5, "{:?}", report.observations);
+    for observation in &report.observations {
+        let expected = match observation.ticket.as_str() {
+            "I260101_000004" | "I260101_000250" => TicketOutcome::Closed,
+            "I260101_000003" | "I260101_000299" => TicketOutcome::Open,
+            "I260101_999999" => TicketOutcome::Lost,
+            other => panic!("{other} was not followed"),
+        };
+        assert_eq!(observation.outcome, expected, "{}", observation.ticket);
+    }
+
+    let found = client
+        .find_by_external_reference(&ta_domain::ExternalReference::parse("TA-A-251-fake").unwrap())
+        .await;
+    assert_eq!(found.unwrap().unwrap().as_str(), "I260101_000251");
+    let absent = client
+        .find_by_external_reference(&ta_domain::ExternalReference::parse("TA-A-9999-fake").unwrap())
+        .await;
+    assert_eq!(absent.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_max_rows_and_offset_is_read_once_not_forever() {
+    let fake =
+        Fake { tickets: Arc::new(fake_tickets(250)), ignore_everything: true, ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+    let records: Vec<_> = client.records(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(records.len(), 250);
+    assert_eq!(fake.calls.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn next_links_casing_and_numeric_counts_are_followed() {
+    let fake = Fake { tickets: Arc::new(fake_tickets(250)), ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+    let records: Vec<_> = client.records(query("requests", 100)).try_collect().await.unwrap();
+    let numbers: Vec<&str> = records.iter().map(|r| r["RFC_NUMBER"].as_str().unwrap()).collect();
+    assert_eq!(numbers.len(), 250);
+    assert_eq!(numbers[100], "I260101_000100");
+    assert_eq!(numbers[249], "I260101_000249");
+    assert_eq!(fake.calls.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn a_delta_on_a_server_that_ignores_the_range_falls_back_to_a_full_read() {
+    let fake =
+        Fake { tickets: Arc::new(fake_tickets(50)), ignore_everything: true, ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+    let tickets = vec![TicketNumber::new("I260101_000002").unwrap()];
+    let watermark = Some("ev1:2026-06-01T00:00:00.000+02:00".to_owned());
+    let report = client.follow(&FollowRequest { tickets, watermark }).await.unwrap();
+    assert_eq!(report.observations.len(), 1);
+    assert_eq!(report.observations[0].outcome, TicketOutcome::Closed);
+}
+
+#[tokio::test]
+async fn an_unreadable_updated_since_is_refused() {
+    let sim = simulator().await;
+    let client = EasyVistaClient::new(config_for(&sim)).unwrap();
+    let mut q = query("employees", 0);
+    q.updated_since = Some("yesterday".into());
+    let error = client.records(q).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(error.to_string().contains("updated_since"), "{error}");
+}
