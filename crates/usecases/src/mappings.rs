@@ -40,6 +40,10 @@ impl MappingSet {
             .filter(move |m| m.mapping.connection.eq_ignore_ascii_case(connection))
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &PreparedMapping> {
+        self.by_resource_type.values()
+    }
+
     pub fn len(&self) -> usize {
         self.by_resource_type.len()
     }

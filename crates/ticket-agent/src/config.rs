@@ -1,0 +1,460 @@
+//! The agent's configuration: settings from every source, the `TicketAgent` section, the
+//! mappings and their templates, resolved into what each connection needs.
+//!
+//! Every error names the file or setting concerned. Nothing here contacts EasyVista.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+use ta_domain::{
+    OutcomePolicy, ProvisioningState, RecipientKind, ResourceTypeMapping, StatusClassifier,
+    TemplateOptions, TemplateSource, TicketTemplates,
+};
+use ta_easyvista::{Credentials, EasyVistaConfig};
+use ta_ports::SecretSource;
+use ta_settings::SettingsTree;
+use ta_usecases::{DraftSettings, MappingSet, PreparedMapping};
+
+/// The agent's own section of `appsettings.agent.json`; Identity Manager ignores it.
+pub const AGENT_SECTION: &str = "TicketAgent";
+
+/// `TicketAgent`: settings shared by every connection, each overridable per connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AgentSection {
+    /// The mapping XML: one file, or a folder whose `*.xml` files are all read.
+    pub mappings: PathBuf,
+    /// Where template files named by mappings are looked up by file name, when the path the
+    /// mapping gives does not exist here (e.g. a Windows path from Identity Manager's Conf).
+    pub templates_path: Option<PathBuf>,
+    pub ledger_path: PathBuf,
+    pub concurrency: usize,
+    /// `Error` (Identity Manager's documentation) or `Errored`.
+    pub failure_state: String,
+    /// Report a ticket still open after this many days as an error; unset never does.
+    pub stale_after_days: Option<u32>,
+    pub full_read_every_minutes: u32,
+    /// `UsercubeProfileLink` of templates, with `{OwnerId}` and `{OwnerType}` placeholders.
+    pub profile_link: Option<String>,
+    pub html_escape: bool,
+    pub fulfill_interval_seconds: u64,
+    pub sync_interval_seconds: u64,
+    /// Each wait between cycles is lengthened or shortened at random by up to this share.
+    pub jitter_percent: u32,
+    /// How long `run` waits for in-flight work after a stop signal.
+    pub shutdown_grace_seconds: u64,
+    #[serde(flatten)]
+    pub defaults: ConnectionOptions,
+    pub connections: BTreeMap<String, ConnectionOptions>,
+}
+
+/// Settings of one connection, under `TicketAgent` (defaults) or
+/// `TicketAgent:Connections:<Id>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ConnectionOptions {
+    pub orders_path: Option<PathBuf>,
+    pub results_path: Option<PathBuf>,
+    pub orders_settle_milliseconds: Option<u64>,
+    /// `Id`, `Identification`, `Mail` or `Name`: the EasyVista recipient field.
+    pub recipient_field: Option<String>,
+    pub origin: Option<String>,
+    pub closed_status_guids: Option<Vec<String>>,
+    pub canceled_status_guids: Option<Vec<String>>,
+    pub rejected_status_guids: Option<Vec<String>>,
+    pub allow_insecure_http: Option<bool>,
+    pub ca_bundle: Option<PathBuf>,
+    pub connect_timeout_seconds: Option<u64>,
+    pub request_timeout_seconds: Option<u64>,
+    pub page_size: Option<usize>,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        AgentSection {
+            mappings: PathBuf::from("mappings.xml"),
+            templates_path: None,
+            ledger_path: PathBuf::from("ticket-agent.db"),
+            concurrency: 4,
+            failure_state: "Error".into(),
+            stale_after_days: None,
+            full_read_every_minutes: 60,
+            profile_link: None,
+            html_escape: false,
+            fulfill_interval_seconds: 60,
+            sync_interval_seconds: 300,
+            jitter_percent: 10,
+            shutdown_grace_seconds: 30,
+            defaults: ConnectionOptions::default(),
+            connections: BTreeMap::new(),
+        }
+    }
+}
+
+/// Everything loaded from a configuration folder.
+pub struct Config {
+    pub dir: PathBuf,
+    pub settings: SettingsTree,
+    pub agent: AgentSection,
+    pub mappings: Arc<MappingSet>,
+    pub policy: OutcomePolicy,
+}
+
+/// One served connection, resolved.
+pub struct ConnectionPlan {
+    pub id: String,
+    pub orders_path: PathBuf,
+    pub results_path: PathBuf,
+    pub settle: Duration,
+    pub drafts: DraftSettings,
+    pub easyvista: EasyVistaConfig,
+}
+
+/// How far to go when loading settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sources {
+    /// The settings file and the environment only: contacts nothing (render).
+    Local,
+    /// Every configured source, vaults included.
+    All,
+}
+
+impl Config {
+    pub async fn load(dir: &Path, sources: Sources) -> Result<Config> {
+        let settings = load_settings(dir, sources).await?;
+        Config::from_settings(dir, settings)
+    }
+
+    pub fn from_settings(dir: &Path, settings: SettingsTree) -> Result<Config> {
+        let agent: AgentSection = settings.section(AGENT_SECTION)?.unwrap_or_default();
+        let failure_state: ProvisioningState = agent
+            .failure_state
+            .parse()
+            .map_err(|e| anyhow!("setting {AGENT_SECTION}:FailureState: {e}"))?;
+        if !matches!(failure_state, ProvisioningState::Error | ProvisioningState::Errored) {
+            bail!(
+                "setting {AGENT_SECTION}:FailureState must be Error or Errored, not {failure_state}"
+            );
+        }
+        let policy = OutcomePolicy {
+            failure_state,
+            stale_after: agent.stale_after_days.map(|days| chrono::Duration::days(i64::from(days))),
+        };
+        let mappings = Arc::new(load_mappings(dir, &agent)?);
+        Ok(Config { dir: dir.to_owned(), settings, agent, mappings, policy })
+    }
+
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_owned() } else { self.dir.join(path) }
+    }
+
+    /// The connections the agent serves: those of the settings that some mapping names.
+    pub fn connection_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .settings
+            .connection_ids()
+            .into_iter()
+            .filter(|id| self.mappings.for_connection(id).next().is_some())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Checks that every mapping names a connection of the settings.
+    pub fn check_mapping_connections(&self) -> Result<()> {
+        let known = self.settings.connection_ids();
+        for prepared in self.mappings.iter() {
+            let wanted = &prepared.mapping.connection;
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(wanted)) {
+                bail!(
+                    "mapping {} names connection {wanted}, which is not in the Connections section of {} (known: {})",
+                    prepared.mapping.identifier,
+                    ta_settings::SETTINGS_FILE_NAME,
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn options_for(&self, id: &str) -> ConnectionOptions {
+        let own = self
+            .agent
+            .connections
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(id))
+            .map(|(_, options)| options.clone())
+            .unwrap_or_default();
+        let d = &self.agent.defaults;
+        ConnectionOptions {
+            orders_path: own.orders_path.or_else(|| d.orders_path.clone()),
+            results_path: own.results_path.or_else(|| d.results_path.clone()),
+            orders_settle_milliseconds: own
+                .orders_settle_milliseconds
+                .or(d.orders_settle_milliseconds),
+            recipient_field: own.recipient_field.or_else(|| d.recipient_field.clone()),
+            origin: own.origin.or_else(|| d.origin.clone()),
+            closed_status_guids: own.closed_status_guids.or_else(|| d.closed_status_guids.clone()),
+            canceled_status_guids: own
+                .canceled_status_guids
+                .or_else(|| d.canceled_status_guids.clone()),
+            rejected_status_guids: own
+                .rejected_status_guids
+                .or_else(|| d.rejected_status_guids.clone()),
+            allow_insecure_http: own.allow_insecure_http.or(d.allow_insecure_http),
+            ca_bundle: own.ca_bundle.or_else(|| d.ca_bundle.clone()),
+            connect_timeout_seconds: own.connect_timeout_seconds.or(d.connect_timeout_seconds),
+            request_timeout_seconds: own.request_timeout_seconds.or(d.request_timeout_seconds),
+            page_size: own.page_size.or(d.page_size),
+        }
+    }
+
+    /// Resolves one connection: its folders, how drafts are addressed, how EasyVista is reached.
+    pub fn plan(&self, id: &str) -> Result<ConnectionPlan> {
+        let settings = self.settings.connection(id)?;
+        let options = self.options_for(&settings.id);
+        let setting = |key: &str| {
+            format!("{AGENT_SECTION}:Connections:{}:{key} (or {AGENT_SECTION}:{key})", settings.id)
+        };
+
+        let orders_path = options
+            .orders_path
+            .as_deref()
+            .map(|p| self.resolve(p))
+            .ok_or_else(|| anyhow!("setting {} is required", setting("OrdersPath")))?;
+        let results_path = options
+            .results_path
+            .as_deref()
+            .map(|p| self.resolve(p))
+            .ok_or_else(|| anyhow!("setting {} is required", setting("ResultsPath")))?;
+        let recipient_kind = match &options.recipient_field {
+            Some(field) => field
+                .parse::<RecipientKind>()
+                .map_err(|e| anyhow!("setting {}: {e}", setting("RecipientField")))?,
+            None => RecipientKind::default(),
+        };
+
+        let required = |value: Option<String>, key: &str| {
+            value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                anyhow!(
+                    "setting Connections:{}:{key} is required in {}",
+                    settings.id,
+                    ta_settings::SETTINGS_FILE_NAME
+                )
+            })
+        };
+        let server = required(settings.server.clone(), "Server")?;
+        let account = required(settings.account.clone(), "Account")?;
+        let credentials = match (&settings.token, &settings.login, &settings.password) {
+            (Some(token), _, _) => Credentials::Bearer(token.clone()),
+            (None, Some(login), Some(password)) => {
+                Credentials::Basic { login: login.clone(), password: password.clone() }
+            }
+            _ => bail!(
+                "connection {}: set Connections:{0}:Login and Connections:{0}:Password, or Connections:{0}:Token",
+                settings.id
+            ),
+        };
+
+        let mut easyvista = EasyVistaConfig::new(server, account, credentials);
+        easyvista.allow_insecure_http = options.allow_insecure_http.unwrap_or(false);
+        easyvista.ca_bundle = options.ca_bundle.as_deref().map(|p| self.resolve(p));
+        if let Some(seconds) = options.connect_timeout_seconds {
+            easyvista.connect_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = options.request_timeout_seconds {
+            easyvista.request_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(size) = options.page_size {
+            easyvista.page_size = size.max(1);
+        }
+        let closed = options
+            .closed_status_guids
+            .unwrap_or_else(|| vec![ta_domain::ticket::CLOSED_META_STATUS_GUID.to_owned()]);
+        let canceled = options.canceled_status_guids.unwrap_or_default();
+        let rejected = options.rejected_status_guids.unwrap_or_default();
+        easyvista.classifier = StatusClassifier::new(
+            closed.iter().map(String::as_str),
+            canceled.iter().map(String::as_str),
+            rejected.iter().map(String::as_str),
+        );
+
+        Ok(ConnectionPlan {
+            id: settings.id.clone(),
+            orders_path,
+            results_path,
+            settle: Duration::from_millis(options.orders_settle_milliseconds.unwrap_or(0)),
+            drafts: DraftSettings { recipient_kind, origin: options.origin },
+            easyvista,
+        })
+    }
+
+    /// Every served connection resolved; two connections may not share an orders folder.
+    pub fn plans(&self) -> Result<Vec<ConnectionPlan>> {
+        self.check_mapping_connections()?;
+        let ids = self.connection_ids();
+        if ids.is_empty() {
+            bail!(
+                "no connection to serve: no EasyVistaResourceTypeMapping in {} names a connection of {}",
+                self.resolve(&self.agent.mappings).display(),
+                ta_settings::SETTINGS_FILE_NAME
+            );
+        }
+        let plans = ids.iter().map(|id| self.plan(id)).collect::<Result<Vec<_>>>()?;
+        let mut seen: HashMap<&Path, &str> = HashMap::new();
+        for plan in &plans {
+            if let Some(other) = seen.insert(&plan.orders_path, &plan.id) {
+                bail!(
+                    "connections {other} and {} share the orders folder {}: give each its own with {AGENT_SECTION}:Connections:<Id>:OrdersPath",
+                    plan.id,
+                    plan.orders_path.display()
+                );
+            }
+        }
+        Ok(plans)
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.resolve(&self.agent.ledger_path)
+    }
+}
+
+/// Reads every settings source in order, later ones winning key by key:
+/// `appsettings.agent.json`, `appsettings.encrypted.agent.json`, then the environment.
+pub async fn load_settings(dir: &Path, sources: Sources) -> Result<SettingsTree> {
+    let mut settings = SettingsTree::from_dir(dir)?;
+    // The environment may configure the other sources (a vault URL, a certificate password),
+    // so a first view with it applied decides which sources to read.
+    let mut view = SettingsTree::from_dir(dir)?;
+    view.apply_env(std::env::vars());
+
+    if sources == Sources::All {
+        for source in secret_sources(dir, &view)? {
+            let name = source.name();
+            let values = source.fetch().await?;
+            settings.apply_secrets(&name, values);
+        }
+    }
+    settings.apply_env(std::env::vars());
+    Ok(settings)
+}
+
+/// The secret sources the settings turn on, in precedence order.
+fn secret_sources(dir: &Path, view: &SettingsTree) -> Result<Vec<Box<dyn SecretSource>>> {
+    let mut sources: Vec<Box<dyn SecretSource>> = Vec::new();
+    if let Some(certificate) =
+        view.section::<ta_rsa::EncryptionCertificateSettings>("EncryptionCertificate")?
+        && certificate.use_encrypted_appsettings
+    {
+        sources.push(Box::new(ta_rsa::EncryptedSettingsSource::from_settings(dir, &certificate)?));
+    }
+    Ok(sources)
+}
+
+/// Reads the mapping XML (a file, or every `*.xml` of a folder) and compiles each mapping's
+/// templates.
+pub fn load_mappings(dir: &Path, agent: &AgentSection) -> Result<MappingSet> {
+    let location = if agent.mappings.is_absolute() {
+        agent.mappings.clone()
+    } else {
+        dir.join(&agent.mappings)
+    };
+    let files = if location.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&location)
+            .with_context(|| format!("cannot read the mappings folder {}", location.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("xml")))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![location.clone()]
+    };
+
+    let templates_folder = agent
+        .templates_path
+        .as_ref()
+        .map(|t| if t.is_absolute() { t.clone() } else { dir.join(t) });
+    let options = TemplateOptions {
+        html_escape: agent.html_escape,
+        profile_link: agent.profile_link.clone(),
+    };
+    let mut prepared: Vec<PreparedMapping> = Vec::new();
+    for file in &files {
+        let xml = std::fs::read_to_string(file).with_context(|| {
+            format!(
+                "cannot read the mapping file {} (setting {AGENT_SECTION}:Mappings)",
+                file.display()
+            )
+        })?;
+        let base = file.parent().unwrap_or(dir);
+        for mapping in ResourceTypeMapping::parse_all(&file.display().to_string(), &xml)? {
+            if prepared.iter().any(|p| p.mapping.identifier == mapping.identifier) {
+                bail!(
+                    "{}: EasyVistaResourceTypeMapping {:?} is defined twice",
+                    file.display(),
+                    mapping.identifier
+                );
+            }
+            let templates =
+                compile_templates(&mapping, base, templates_folder.as_deref(), &options)
+                    .with_context(|| {
+                        format!(
+                            "{}, line {}: mapping {}",
+                            file.display(),
+                            mapping.line,
+                            mapping.identifier
+                        )
+                    })?;
+            prepared.push(PreparedMapping { mapping, templates: Arc::new(templates) });
+        }
+    }
+    Ok(MappingSet::new(prepared))
+}
+
+fn compile_templates(
+    mapping: &ResourceTypeMapping,
+    base: &Path,
+    templates_folder: Option<&Path>,
+    options: &TemplateOptions,
+) -> Result<TicketTemplates> {
+    let read = |attribute: &str, path: &Option<String>| -> Result<Option<(String, String)>> {
+        let Some(path) = path else { return Ok(None) };
+        let file = find_template(path, base, templates_folder).ok_or_else(|| {
+            anyhow!("the {attribute} template {path} does not exist (relative paths are read from the mapping file's folder; see {AGENT_SECTION}:TemplatesPath)")
+        })?;
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read the {attribute} template {}", file.display()))?;
+        Ok(Some((file.display().to_string(), text)))
+    };
+    let title = read("Title", &mapping.title)?;
+    let description = read("Description", &mapping.description)?;
+    Ok(TicketTemplates::compile(
+        template_source(&title),
+        template_source(&description),
+        options.clone(),
+    )?)
+}
+
+fn template_source(template: &Option<(String, String)>) -> Option<TemplateSource<'_>> {
+    template
+        .as_ref()
+        .map(|(name, text)| TemplateSource { name: name.as_str(), text: text.as_str() })
+}
+
+/// A template path as written, relative to the mapping file; else its file name in the
+/// templates folder (for Windows paths copied from Identity Manager's configuration).
+fn find_template(path: &str, base: &Path, templates_folder: Option<&Path>) -> Option<PathBuf> {
+    let written = Path::new(path);
+    let direct = if written.is_absolute() { written.to_owned() } else { base.join(written) };
+    if direct.is_file() {
+        return Some(direct);
+    }
+    let name = path.rsplit(['/', '\\']).next()?;
+    let candidate = templates_folder?.join(name);
+    candidate.is_file().then_some(candidate)
+}

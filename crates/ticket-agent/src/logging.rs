@@ -1,0 +1,96 @@
+//! Logs on standard error through tracing: readable text by default, one JSON object per line
+//! with `--log-format json`. The level comes from RUST_LOG, else from the settings'
+//! `Serilog:MinimumLevel` section as Identity Manager writes it, else `info`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use ta_settings::SettingsTree;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `Serilog:MinimumLevel`: `{"Default": "Information", "Override": {"ta_easyvista": "Debug"}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct MinimumLevel {
+    default: Option<String>,
+    #[serde(rename = "Override")]
+    overrides: BTreeMap<String, String>,
+}
+
+/// Libraries whose own logs are only useful when something is wrong.
+const QUIET: &[&str] = &["hyper", "hyper_util", "reqwest", "rustls", "h2", "tower", "axum"];
+
+pub fn init(format: LogFormat, settings: Option<&SettingsTree>) {
+    install(format, directives(settings));
+}
+
+/// Like [`init`], with a fixed default level instead of the settings' one.
+pub fn init_with_default(format: LogFormat, level: &str) {
+    let mut parts = vec![level.to_owned()];
+    parts.extend(QUIET.iter().map(|target| format!("{target}=warn")));
+    install(format, parts.join(","));
+}
+
+fn install(format: LogFormat, directives: String) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests, demo) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    };
+}
+
+fn directives(settings: Option<&SettingsTree>) -> String {
+    let section = settings
+        .and_then(|s| s.section::<MinimumLevel>("Serilog:MinimumLevel").ok().flatten())
+        .unwrap_or_default();
+    let mut parts = vec![section.default.as_deref().map(level).unwrap_or("info").to_owned()];
+    parts.extend(QUIET.iter().map(|target| format!("{target}=warn")));
+    parts.extend(
+        section
+            .overrides
+            .iter()
+            .map(|(target, value)| format!("{}={}", target.replace('.', "::"), level(value))),
+    );
+    parts.join(",")
+}
+
+/// Serilog level names to tracing's.
+fn level(serilog: &str) -> &'static str {
+    match serilog.to_ascii_lowercase().as_str() {
+        "verbose" | "trace" => "trace",
+        "debug" => "debug",
+        "warning" | "warn" => "warn",
+        "error" | "fatal" => "error",
+        _ => "info",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serilog_minimum_level_becomes_filter_directives() {
+        let settings = SettingsTree::from_json(
+            "test",
+            r#"{"Serilog": {"MinimumLevel": {"Default": "Warning", "Override": {"ta_easyvista": "Verbose"}}}}"#,
+        )
+        .unwrap();
+        let directives = directives(Some(&settings));
+        assert!(directives.starts_with("warn,"), "{directives}");
+        assert!(directives.ends_with(",ta_easyvista=trace"), "{directives}");
+    }
+
+    #[test]
+    fn without_settings_the_level_is_info() {
+        assert!(directives(None).starts_with("info,"));
+    }
+}

@@ -1,0 +1,361 @@
+//! The commands that run cycles or read the ledger, and how their results are printed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use ta_ports::{Ledger, TicketingBackend};
+use ta_usecases::{FulfillReport, SyncReport, render_file};
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::wiring::{Agent, Connection};
+use crate::{Failure, config_error, work_error};
+
+pub async fn fulfill_once(agent: &Agent) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for connection in &agent.connections {
+        match connection.fulfill.run_cycle().await {
+            Ok(report) => println!("{}", describe_fulfill(&connection.plan.id, &report)),
+            Err(e) => failed.push(format!("{}: fulfill failed: {e}", connection.plan.id)),
+        }
+    }
+    finish(failed)
+}
+
+pub async fn sync_once(agent: &Agent) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for connection in &agent.connections {
+        match connection.sync.run_cycle(Utc::now()).await {
+            Ok(report) => println!("{}", describe_sync(&connection.plan.id, &report)),
+            Err(e) => failed.push(format!("{}: sync failed: {e}", connection.plan.id)),
+        }
+    }
+    finish(failed)
+}
+
+fn finish(failed: Vec<String>) -> Result<(), Failure> {
+    if failed.is_empty() { Ok(()) } else { Err(work_error(anyhow::anyhow!(failed.join("; ")))) }
+}
+
+pub fn describe_fulfill(connection: &str, r: &FulfillReport) -> String {
+    let mut line = format!(
+        "{connection}: fulfill took {} file(s) ({} rejected), recorded {} new order(s) ({} invalid); \
+         tickets opened {}, adopted {}; orders failed {}, to retry {}",
+        r.files_taken,
+        r.files_rejected,
+        r.orders_recorded,
+        r.orders_invalid,
+        r.tickets_opened,
+        r.tickets_adopted,
+        r.orders_failed,
+        r.orders_retrying
+    );
+    if let Some(location) = &r.results_location {
+        line.push_str(&format!("; {} result(s) written to {location}", r.results_published));
+    }
+    line
+}
+
+pub fn describe_sync(connection: &str, r: &SyncReport) -> String {
+    let mut finished: Vec<String> =
+        r.finished.iter().map(|(outcome, n)| format!("{n} {outcome}")).collect();
+    finished.sort();
+    let finished = if finished.is_empty() { "none".to_owned() } else { finished.join(", ") };
+    let mut line = format!(
+        "{connection}: sync followed {} ticket(s) in {} request(s) ({} read); finished: {finished}",
+        r.tickets_followed,
+        r.requests,
+        if r.full_read { "full" } else { "changes only" }
+    );
+    if let Some(location) = &r.results_location {
+        line.push_str(&format!("; {} result(s) written to {location}", r.results_published));
+    }
+    line
+}
+
+/// `run`: each connection alternates fulfill and sync on their intervals, one cycle at a time,
+/// until Ctrl-C or SIGTERM; then no new work starts and in-flight work gets a grace period.
+pub async fn run_until_stopped(agent: Agent) -> Result<(), Failure> {
+    let stop = agent.stop.clone();
+    let grace = Duration::from_secs(agent.config.agent.shutdown_grace_seconds);
+    let fulfill_every = Duration::from_secs(agent.config.agent.fulfill_interval_seconds.max(1));
+    let sync_every = Duration::from_secs(agent.config.agent.sync_interval_seconds.max(1));
+    let jitter = agent.config.agent.jitter_percent.min(50);
+    let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for connection in agent.connections {
+        let mut stopped = stopped_rx.clone();
+        tasks.spawn(async move {
+            run_connection(&connection, fulfill_every, sync_every, jitter, &mut stopped).await;
+        });
+    }
+    info!(connections = tasks.len(), "agent running; Ctrl-C or SIGTERM stops it");
+
+    wait_for_stop_signal().await;
+    info!(grace_seconds = grace.as_secs(), "stop requested; finishing in-flight work");
+    stop.stop();
+    let _ = stopped_tx.send(true);
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        warn!("grace period over; abandoning in-flight calls (the ledger resumes them on restart)");
+        tasks.abort_all();
+    }
+    info!("agent stopped");
+    Ok(())
+}
+
+async fn run_connection(
+    connection: &Connection,
+    fulfill_every: Duration,
+    sync_every: Duration,
+    jitter: u32,
+    stopped: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    let id = &connection.plan.id;
+    let mut next_fulfill = tokio::time::Instant::now();
+    let mut next_sync = tokio::time::Instant::now();
+    loop {
+        let (is_fulfill, at) =
+            if next_fulfill <= next_sync { (true, next_fulfill) } else { (false, next_sync) };
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        if is_fulfill {
+            match connection.fulfill.run_cycle().await {
+                Ok(report) => info!(connection = %id, "{}", describe_fulfill(id, &report)),
+                Err(e) => error!(connection = %id, error = %e, "fulfill cycle failed"),
+            }
+            next_fulfill = tokio::time::Instant::now() + jittered(fulfill_every, jitter);
+        } else {
+            match connection.sync.run_cycle(Utc::now()).await {
+                Ok(report) => info!(connection = %id, "{}", describe_sync(id, &report)),
+                Err(e) => error!(connection = %id, error = %e, "sync cycle failed"),
+            }
+            next_sync = tokio::time::Instant::now() + jittered(sync_every, jitter);
+        }
+    }
+}
+
+/// Spreads cycles of many agents apart: the interval plus or minus up to `percent` of it.
+fn jittered(interval: Duration, percent: u32) -> Duration {
+    if percent == 0 {
+        return interval;
+    }
+    let spread = interval.as_secs_f64() * f64::from(percent) / 100.0;
+    let offset = rand::rng().random_range(-spread..=spread);
+    Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.1))
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `render`: the tickets an order file would open.
+pub fn render(config: &Config, file: &Path, json: bool) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        config_error(anyhow::anyhow!("cannot read order file {}: {e}", file.display()))
+    })?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let drafts = config
+        .connection_ids()
+        .first()
+        .and_then(|id| config.plan(id).ok())
+        .map(|plan| plan.drafts)
+        .unwrap_or_default();
+    let rendered = render_file(&name, &text, &config.mappings, &drafts)
+        .map_err(|e| config_error(anyhow::anyhow!(e)))?;
+
+    if json {
+        let value: Vec<serde_json::Value> = rendered
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "position": r.position,
+                    "assignment_id": r.assignment_id,
+                    "resource_type": r.resource_type,
+                    "change_type": r.change_type,
+                    "connection": r.connection,
+                    "ticket": r.ticket.as_ref().ok(),
+                    "error": r.ticket.as_ref().err(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        return Ok(());
+    }
+    for r in &rendered {
+        println!("── order #{} ──", r.position);
+        match &r.ticket {
+            Ok(t) => {
+                let catalog = match &t.catalog {
+                    ta_domain::CatalogRef::Code(code) => format!("catalog_code {code}"),
+                    ta_domain::CatalogRef::Guid(guid) => format!("catalog_guid {guid}"),
+                };
+                println!(
+                    "assignment:  {} ({} {})",
+                    r.assignment_id.as_deref().unwrap_or("?"),
+                    r.change_type.as_deref().unwrap_or("?"),
+                    r.resource_type.as_deref().unwrap_or("?")
+                );
+                println!("connection:  {}", r.connection.as_deref().unwrap_or("?"));
+                println!("reference:   {}", t.external_reference);
+                println!("catalog:     {catalog}");
+                println!("recipient:   {} ({:?})", t.recipient, t.recipient_kind);
+                let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                println!(
+                    "urgency:     {}   severity: {}   impact: {}",
+                    opt(&t.urgency_id),
+                    opt(&t.severity_id),
+                    opt(&t.impact_id)
+                );
+                println!("title:       {}", t.title);
+                println!("description:");
+                for line in t.description.lines() {
+                    println!("  {line}");
+                }
+            }
+            Err(e) => println!("no ticket: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// `status`: the ledger's orders, newest first.
+pub async fn status(
+    config: &Config,
+    connection: Option<String>,
+    json: bool,
+) -> Result<(), Failure> {
+    let path = config.ledger_path();
+    if !path.exists() {
+        return Err(config_error(anyhow::anyhow!(
+            "no ledger at {} yet (setting TicketAgent:LedgerPath): run fulfill first",
+            path.display()
+        )));
+    }
+    let ledger = ta_ledger::SqliteLedger::open(&path).map_err(work_error)?;
+    let orders = ledger.orders(connection).await.map_err(work_error)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&orders).unwrap_or_default());
+        return Ok(());
+    }
+    print_table(&orders);
+    Ok(())
+}
+
+pub fn print_table(orders: &[ta_ports::OrderRecord]) {
+    let rows: Vec<[String; 8]> = orders
+        .iter()
+        .map(|o| {
+            [
+                o.assignment_id.clone().unwrap_or_else(|| "-".into()),
+                o.change_type.clone(),
+                o.resource_type.clone(),
+                o.ticket.clone().unwrap_or_else(|| "-".into()),
+                format!("{:?}", o.stage).to_lowercase(),
+                o.state.clone().unwrap_or_else(|| "-".into()),
+                o.last_poll
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|| "-".into()),
+                o.message.clone().or_else(|| o.last_error.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "ASSIGNMENT",
+        "CHANGE",
+        "RESOURCE TYPE",
+        "TICKET",
+        "STAGE",
+        "STATE",
+        "LAST POLL (UTC)",
+        "MESSAGE",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate().take(7) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i < 7 {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            } else {
+                out.push_str(cell);
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    println!("{}", line(header.to_vec()));
+    for row in &rows {
+        println!("{}", line(row.iter().map(String::as_str).collect()));
+    }
+    println!("{} order(s)", rows.len());
+}
+
+/// `check`: settings, mappings and templates are already loaded (or we would not be here);
+/// test each connection with a cheap call.
+pub async fn check(config: Config) -> Result<(), Failure> {
+    println!("settings: {} loaded", config.dir.join(ta_settings::SETTINGS_FILE_NAME).display());
+    println!("mappings: {} resource type(s) with their templates", config.mappings.len());
+    let plans = config.plans().map_err(config_error)?;
+    let mut failed = Vec::new();
+    for plan in plans {
+        let id = plan.id.clone();
+        for key in ["Server", "Login", "Password", "Token", "Account"] {
+            let path = format!("Connections:{id}:{key}");
+            if let Some(origin) = config.settings.origin_of(&path) {
+                println!("{id}: {path} (from {origin})");
+            }
+        }
+        println!(
+            "{id}: orders from {}, results to {}",
+            plan.orders_path.display(),
+            plan.results_path.display()
+        );
+        let client = match ta_easyvista::EasyVistaClient::new(plan.easyvista) {
+            Ok(client) => client,
+            Err(e) => {
+                println!("{id}: FAILED: {e}");
+                failed.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        match client.check_connection().await {
+            Ok(answer) => println!("{id}: EasyVista answers: {answer}"),
+            Err(e) => {
+                println!("{id}: FAILED: {e}");
+                failed.push(format!("{id}: {e}"));
+            }
+        }
+    }
+    finish(failed)
+}
