@@ -184,7 +184,7 @@ impl CyberArkSource {
                 .find(|(key, _)| key.eq_ignore_ascii_case(name))
                 .and_then(|(_, value)| value.as_str())
         };
-        match (field("ErrorCode"), field("ErrorMsg")) {
+        let reason = match (field("ErrorCode"), field("ErrorMsg")) {
             (Some(NOT_FOUND_CODE), message) => format!(
                 "account {account:?} not found in safe {:?} ({NOT_FOUND_CODE}: {})",
                 self.safe_name,
@@ -201,7 +201,9 @@ impl CyberArkSource {
                 "account {account:?}: the provider answered HTTP {} without an error code",
                 status.as_u16()
             ),
-        }
+        };
+        // The provider's message may span lines; start-up reports one line.
+        reason.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -308,7 +310,8 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         text.push_str(&inner.to_string());
         cause = inner.source();
     }
-    text
+    // SDK messages carry line breaks; start-up reports one line.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
