@@ -434,7 +434,7 @@ impl Ledger for SqliteLedger {
             let mut finished = Vec::new();
             {
                 let mut query = tx.prepare(
-                    "SELECT reference, assignment_id, state, message, change_type, owner_id, owner_type
+                    "SELECT reference, assignment_id, state, message, change_type, owner_id, owner_type, batch
                      FROM orders WHERE connection = ?1 AND stage = 'finished' ORDER BY sequence",
                 )?;
                 let rows = query.query_map([&connection], |row| {
@@ -448,15 +448,48 @@ impl Ledger for SqliteLedger {
                             owner_id: row.get(5)?,
                             owner_type: row.get(6)?,
                         },
+                        row.get::<_, Option<String>>(7)?,
                     ))
                 })?;
                 for row in rows {
-                    let (reference, row) = row?;
-                    finished.push(FinishedOrder { reference: parse_reference(&reference)?, row });
+                    let (reference, row, batch) = row?;
+                    finished.push(FinishedOrder { reference: parse_reference(&reference)?, row, batch });
                 }
             }
             tx.commit()?;
             Ok(finished)
+        })
+        .await
+    }
+
+    /// All or nothing, like `mark_reported`; an order that already has a batch keeps it.
+    async fn assign_batch(
+        &self,
+        references: &[ExternalReference],
+        batch: &str,
+    ) -> Result<(), LedgerError> {
+        let (references, batch) = (references.to_vec(), batch.to_owned());
+        self.run(move |conn| {
+            let tx = write(conn)?;
+            let now = now();
+            for reference in &references {
+                match current(&tx, reference)?.0 {
+                    OrderStage::Finished => {}
+                    OrderStage::Reported => continue,
+                    stage => {
+                        return Err(conflict(format!(
+                            "order {reference} is {}: it has no result to publish",
+                            stage_name(stage)
+                        )));
+                    }
+                }
+                tx.execute(
+                    "UPDATE orders SET batch = ?2, updated_at = ?3 WHERE reference = ?1 AND batch IS NULL",
+                    params![reference.as_str(), batch, now],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

@@ -40,6 +40,8 @@ const MIGRATIONS: &[&str] = &[
         watermark  TEXT,
         updated_at TEXT NOT NULL
     );",
+    // 2: the result batch a finished order was assigned to before its publish
+    "ALTER TABLE orders ADD COLUMN batch TEXT;",
 ];
 
 /// The schema version this build writes and reads.

@@ -494,3 +494,34 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
         task.await.expect("task succeeded");
     }
 }
+
+#[tokio::test]
+async fn a_result_batch_is_remembered_until_reported_and_never_reassigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = reference(1);
+    {
+        let ledger = ledger_in(dir.path());
+        ledger.record_orders(&[order(1)]).await.unwrap();
+        let report = StateReport { state: ProvisioningState::Error, message: "refused".into() };
+        ledger.create_failed(&r, "refused", Some(report)).await.unwrap();
+        assert_eq!(ledger.unreported(CONNECTION).await.unwrap()[0].batch, None);
+
+        ledger.assign_batch(std::slice::from_ref(&r), "batch-1.csv").await.unwrap();
+        ledger.assign_batch(std::slice::from_ref(&r), "batch-2.csv").await.unwrap();
+    }
+
+    // As after a crash between the assignment and the publish: the batch is still known.
+    let ledger = ledger_in(dir.path());
+    let unreported = ledger.unreported(CONNECTION).await.unwrap();
+    assert_eq!(unreported[0].batch.as_deref(), Some("batch-1.csv"));
+    ledger.mark_reported(std::slice::from_ref(&r), "results/batch-1.csv").await.unwrap();
+    assert!(ledger.unreported(CONNECTION).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn only_finished_orders_can_be_assigned_a_batch() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    ledger.record_orders(&[order(1)]).await.unwrap();
+    let error = ledger.assign_batch(&[reference(1)], "b.csv").await.unwrap_err();
+    assert!(error.to_string().contains("no result to publish"), "{error}");
+}

@@ -74,6 +74,8 @@ pub struct OpenTicket {
 pub struct FinishedOrder {
     pub reference: ExternalReference,
     pub row: ResultRow,
+    /// The result batch this row was assigned to, when a publish of it was started.
+    pub batch: Option<String>,
 }
 
 /// Everything the ledger knows of one order, for `status` and audits.
@@ -149,6 +151,14 @@ pub trait Ledger: Send + Sync {
 
     /// Finished orders of a connection whose results are not published yet.
     async fn unreported(&self, connection: &str) -> Result<Vec<FinishedOrder>, LedgerError>;
+
+    /// These finished orders' results are about to be published as batch `batch`. An order
+    /// already assigned to a batch keeps its batch.
+    async fn assign_batch(
+        &self,
+        references: &[ExternalReference],
+        batch: &str,
+    ) -> Result<(), LedgerError>;
 
     /// Their results are published at `location`.
     async fn mark_reported(

@@ -38,13 +38,24 @@ pub struct ResultRow {
     pub owner_type: String,
 }
 
-/// Takes provisioning results back to Identity Manager.
+/// Takes provisioning results back to Identity Manager, in named batches.
+///
+/// A batch is named before it is written, so the ledger can note where its rows go first: after
+/// a crash between writing a batch and noting it published, the same batch is published again
+/// under the same name, which finds it already out. No row is ever published twice.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ResultSink: Send + Sync {
-    /// Publishes rows durably and all together: when this returns Ok they are all out, when it
-    /// fails none of them is.
-    async fn publish(&self, rows: &[ResultRow]) -> Result<PublishedResults, StoreError>;
+    /// A name for a new batch, never used before by this sink.
+    fn next_batch(&self) -> String;
+
+    /// Publishes rows as batch `batch`, durably and all together: when this returns Ok they are
+    /// all out, when it fails none of them is. A batch already out is left as it is.
+    async fn publish(
+        &self,
+        batch: &str,
+        rows: &[ResultRow],
+    ) -> Result<PublishedResults, StoreError>;
 }
 
 /// Where published results can be found.

@@ -1,7 +1,9 @@
 //! Publishing decided provisioning states: the ledger's unreported results go out in one
 //! batch, and are marked reported only once the sink says they are durably out.
 
-use ta_ports::{Ledger, ResultSink};
+use std::collections::BTreeMap;
+
+use ta_ports::{FinishedOrder, Ledger, ResultSink};
 use tracing::info;
 
 use crate::fulfill::CycleError;
@@ -14,6 +16,10 @@ pub struct Published {
 }
 
 /// Publishes every unreported result of a connection; `None` when there was nothing to publish.
+///
+/// Rows a previous attempt had assigned to a batch go out in that same batch (the sink finds it
+/// already out if the attempt got that far); new rows are assigned a new batch in the ledger
+/// before it is written. So a crash at any point publishes no row twice and loses none.
 pub async fn publish_results(
     connection: &str,
     ledger: &dyn Ledger,
@@ -23,10 +29,29 @@ pub async fn publish_results(
     if finished.is_empty() {
         return Ok(None);
     }
-    let rows: Vec<_> = finished.iter().map(|f| f.row.clone()).collect();
-    let published = sink.publish(&rows).await?;
-    let references: Vec<_> = finished.into_iter().map(|f| f.reference).collect();
-    ledger.mark_reported(&references, &published.location).await?;
-    info!(connection, rows = rows.len(), location = %published.location, "results published");
-    Ok(Some(Published { rows: rows.len(), location: published.location }))
+    let mut batches: BTreeMap<Option<String>, Vec<FinishedOrder>> = BTreeMap::new();
+    for order in finished {
+        batches.entry(order.batch.clone()).or_default().push(order);
+    }
+
+    let mut last = None;
+    let mut total = 0;
+    for (batch, orders) in batches {
+        let references: Vec<_> = orders.iter().map(|f| f.reference.clone()).collect();
+        let batch = match batch {
+            Some(batch) => batch,
+            None => {
+                let batch = sink.next_batch();
+                ledger.assign_batch(&references, &batch).await?;
+                batch
+            }
+        };
+        let rows: Vec<_> = orders.into_iter().map(|f| f.row).collect();
+        let published = sink.publish(&batch, &rows).await?;
+        ledger.mark_reported(&references, &published.location).await?;
+        info!(connection, rows = rows.len(), location = %published.location, "results published");
+        total += rows.len();
+        last = Some(published.location);
+    }
+    Ok(last.map(|location| Published { rows: total, location }))
 }

@@ -534,8 +534,9 @@ async fn sync_reads_only_changes_between_full_reads() {
     assert!(!report.full_read);
 }
 
-fn finished_order(n: u32) -> FinishedOrder {
+fn finished_order(n: u32, batch: Option<&str>) -> FinishedOrder {
     FinishedOrder {
+        batch: batch.map(str::to_owned),
         reference: reference(n),
         row: ResultRow {
             assignment_id: n.to_string(),
@@ -549,18 +550,29 @@ fn finished_order(n: u32) -> FinishedOrder {
 }
 
 #[tokio::test]
-async fn results_are_marked_reported_only_after_they_are_published() {
+async fn results_get_their_batch_in_the_ledger_before_they_are_published_and_are_reported_after() {
     let mut ports = Ports::new();
     let mut seq = Sequence::new();
     ports.ledger.expect_open_tickets().returning(|_| Ok(vec![]));
-    ports.ledger.expect_unreported().returning(|_| Ok(vec![finished_order(1), finished_order(2)]));
+    ports
+        .ledger
+        .expect_unreported()
+        .returning(|_| Ok(vec![finished_order(1, None), finished_order(2, None)]));
+    ports.results.expect_next_batch().times(1).returning(|| "r1.csv".into());
+    ports
+        .ledger
+        .expect_assign_batch()
+        .withf(|refs, batch| refs == [reference(1), reference(2)] && batch == "r1.csv")
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
     ports
         .results
         .expect_publish()
-        .withf(|rows| rows.len() == 2)
+        .withf(|batch, rows| batch == "r1.csv" && rows.len() == 2)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(PublishedResults { location: "results/r1.csv".into() }));
+        .returning(|_, _| Ok(PublishedResults { location: "results/r1.csv".into() }));
     ports
         .ledger
         .expect_mark_reported()
@@ -579,12 +591,50 @@ async fn results_are_marked_reported_only_after_they_are_published() {
 async fn results_that_fail_to_publish_stay_unreported() {
     let mut ports = Ports::new();
     ports.ledger.expect_open_tickets().returning(|_| Ok(vec![]));
-    ports.ledger.expect_unreported().returning(|_| Ok(vec![finished_order(1)]));
-    ports.results.expect_publish().returning(|_| {
+    ports.ledger.expect_unreported().returning(|_| Ok(vec![finished_order(1, Some("b.csv"))]));
+    ports.results.expect_publish().returning(|_, _| {
         Err(StoreError { location: "results".into(), reason: "read-only file system".into() })
     });
     ports.ledger.expect_mark_reported().times(0);
 
     let err = ports.sync(OutcomePolicy::default()).run_cycle(now()).await.unwrap_err();
     assert_eq!(err.to_string(), "results: read-only file system");
+}
+
+#[tokio::test]
+async fn a_batch_started_before_a_crash_is_published_again_under_its_own_name() {
+    let mut ports = Ports::new();
+    ports.ledger.expect_open_tickets().returning(|_| Ok(vec![]));
+    ports
+        .ledger
+        .expect_unreported()
+        .returning(|_| Ok(vec![finished_order(1, Some("old.csv")), finished_order(2, None)]));
+    ports.results.expect_next_batch().times(1).returning(|| "new.csv".into());
+    ports
+        .ledger
+        .expect_assign_batch()
+        .withf(|refs, batch| refs == [reference(2)] && batch == "new.csv")
+        .times(1)
+        .returning(|_, _| Ok(()));
+    for (batch, n) in [("old.csv", 1), ("new.csv", 2)] {
+        ports
+            .results
+            .expect_publish()
+            .withf(move |b, rows| {
+                b == batch && rows.len() == 1 && rows[0].assignment_id == n.to_string()
+            })
+            .times(1)
+            .returning(move |_, _| Ok(PublishedResults { location: format!("results/{batch}") }));
+        ports
+            .ledger
+            .expect_mark_reported()
+            .withf(move |refs, location| {
+                refs == [reference(n)] && location == format!("results/{batch}")
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+    }
+
+    let report = ports.sync(OutcomePolicy::default()).run_cycle(now()).await.unwrap();
+    assert_eq!(report.results_published, 2);
 }

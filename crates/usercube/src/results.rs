@@ -21,11 +21,12 @@ static FILE_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// A results folder as a [`ResultSink`].
 ///
-/// Each publish writes one UTF-8 CSV file (no byte-order mark, CRLF line ends, fields quoted
-/// only when they hold a comma, quote or line break, as RFC 4180 says) named
-/// `<connection>_results_<UTC yyyyMMddTHHmmssfffZ>_<counter>.csv`. It is written as
-/// `.results-<process>-<counter>.csv.tmp` first, flushed to disk, then renamed. Publishing no
-/// rows writes no file and returns an empty location. The folder is created when missing.
+/// Each batch is one UTF-8 CSV file (no byte-order mark, CRLF line ends, fields quoted only
+/// when they hold a comma, quote or line break, as RFC 4180 says) named
+/// `<connection>_results_<UTC yyyyMMddTHHmmssfffZ>_<process>-<counter>.csv`. It is written as
+/// `.results-<process>-<counter>.csv.tmp` first, flushed to disk, then renamed. A batch whose
+/// file is already there is left as it is. Publishing no rows writes no file and returns an
+/// empty location. The folder is created when missing.
 #[derive(Debug, Clone)]
 pub struct ResultFolder {
     path: PathBuf,
@@ -53,11 +54,20 @@ impl ResultFolder {
     /// `rename` is `std::fs::rename` except in tests that need it to fail.
     fn publish_now(
         &self,
+        batch: &str,
         rows: &[ResultRow],
         rename: Rename,
     ) -> Result<PublishedResults, StoreError> {
         if rows.is_empty() {
             return Ok(PublishedResults { location: String::new() });
+        }
+        if batch.is_empty() || batch.contains(['/', '\\']) || batch.starts_with('.') {
+            return Err(store_error(&self.path, format!("{batch:?} is not a result batch name")));
+        }
+        let target = self.path.join(batch);
+        if exists(&target) {
+            tracing::debug!(file = %target.display(), "result batch already published");
+            return Ok(PublishedResults { location: target.display().to_string() });
         }
         std::fs::create_dir_all(&self.path)
             .map_err(|e| store_error(&self.path, format!("cannot create results folder: {e}")))?;
@@ -65,16 +75,22 @@ impl ResultFolder {
         let counter = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temporary =
             self.path.join(format!(".results-{}-{counter}.csv.tmp", std::process::id()));
-        let written =
-            write_csv(&temporary, rows).and_then(|()| self.move_into_place(&temporary, rename));
-        let target = match written {
-            Ok(target) => target,
+        let written = write_csv(&temporary, rows).and_then(|()| {
+            rename(&temporary, &target).map_err(|e| {
+                store_error(
+                    &target,
+                    format!("cannot rename {} into place: {e}", temporary.display()),
+                )
+            })
+        });
+        match written {
+            Ok(()) => {}
             Err(e) => {
                 // Best effort: a leftover temporary file is harmless (its name is never read).
                 let _ = std::fs::remove_file(&temporary);
                 return Err(e);
             }
-        };
+        }
 
         if let Err(e) = sync_folder(&self.path) {
             // Not known to be durable: take it back, so the rows are published again later
@@ -85,30 +101,24 @@ impl ResultFolder {
         tracing::info!(rows = rows.len(), file = %target.display(), connection = %self.connection, "results published");
         Ok(PublishedResults { location: target.display().to_string() })
     }
-
-    fn move_into_place(&self, temporary: &Path, rename: Rename) -> Result<PathBuf, StoreError> {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ");
-        let target = loop {
-            let counter = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let candidate =
-                self.path.join(format!("{}_results_{stamp}_{counter:04}.csv", self.connection));
-            if !exists(&candidate) {
-                break candidate;
-            }
-        };
-        rename(temporary, &target).map_err(|e| {
-            store_error(&target, format!("cannot rename {} into place: {e}", temporary.display()))
-        })?;
-        Ok(target)
-    }
 }
 
 #[async_trait]
 impl ResultSink for ResultFolder {
-    async fn publish(&self, rows: &[ResultRow]) -> Result<PublishedResults, StoreError> {
-        let (folder, rows) = (self.clone(), rows.to_vec());
+    fn next_batch(&self) -> String {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ");
+        let counter = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("{}_results_{stamp}_{}-{counter:04}.csv", self.connection, std::process::id())
+    }
+
+    async fn publish(
+        &self,
+        batch: &str,
+        rows: &[ResultRow],
+    ) -> Result<PublishedResults, StoreError> {
+        let (folder, batch, rows) = (self.clone(), batch.to_owned(), rows.to_vec());
         blocking(&self.path, move || {
-            folder.publish_now(&rows, |from, to| std::fs::rename(from, to))
+            folder.publish_now(&batch, &rows, |from, to| std::fs::rename(from, to))
         })
         .await
     }
@@ -164,7 +174,7 @@ mod tests {
         };
         let refuse: Rename = |_, _| Err(std::io::Error::other("disk full"));
 
-        let error = folder.publish_now(&[row], refuse).unwrap_err();
+        let error = folder.publish_now(&folder.next_batch(), &[row], refuse).unwrap_err();
 
         assert!(error.reason.contains("disk full"), "{error}");
         assert!(error.location.contains("EasyVistaManual_results_"), "{error}");

@@ -210,7 +210,7 @@ async fn results_are_one_csv_file_with_rfc4180_quoting() {
         row("3930004", ""),
     ];
 
-    let published = sink.publish(&rows).await.unwrap();
+    let published = sink.publish(&sink.next_batch(), &rows).await.unwrap();
 
     let name = Path::new(&published.location).file_name().unwrap().to_str().unwrap().to_owned();
     assert!(name.starts_with("EasyVistaManual_results_") && name.ends_with(".csv"), "{name}");
@@ -231,8 +231,8 @@ async fn each_publish_gets_its_own_file() {
     let dir = tempfile::tempdir().unwrap();
     let sink = ResultFolder::new(dir.path().join("results"), "Easy Vista/1");
 
-    let first = sink.publish(&[row("1", "a")]).await.unwrap();
-    let second = sink.publish(&[row("2", "b")]).await.unwrap();
+    let first = sink.publish(&sink.next_batch(), &[row("1", "a")]).await.unwrap();
+    let second = sink.publish(&sink.next_batch(), &[row("2", "b")]).await.unwrap();
 
     assert_ne!(first.location, second.location);
     let names = names_in(&dir.path().join("results"));
@@ -241,10 +241,35 @@ async fn each_publish_gets_its_own_file() {
 }
 
 #[tokio::test]
+async fn a_batch_published_again_is_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ResultFolder::new(dir.path(), "EasyVistaManual");
+    let batch = sink.next_batch();
+
+    let first = sink.publish(&batch, &[row("1", "a")]).await.unwrap();
+    let again = sink.publish(&batch, &[row("1", "a")]).await.unwrap();
+
+    assert_eq!(first.location, again.location);
+    assert_eq!(names_in(dir.path()).len(), 1);
+    let content = std::fs::read_to_string(&first.location).unwrap();
+    assert_eq!(content.lines().count(), 2, "header and one row, written once: {content}");
+}
+
+#[tokio::test]
+async fn a_batch_name_cannot_leave_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ResultFolder::new(dir.path().join("results"), "EasyVistaManual");
+    let error = sink.publish("../escape.csv", &[row("1", "a")]).await.unwrap_err();
+    assert!(error.reason.contains("not a result batch name"), "{error}");
+    assert!(!dir.path().join("escape.csv").exists());
+}
+
+#[tokio::test]
 async fn publishing_no_rows_writes_no_file() {
     let dir = tempfile::tempdir().unwrap();
 
-    let published = ResultFolder::new(dir.path(), "EasyVistaManual").publish(&[]).await.unwrap();
+    let sink = ResultFolder::new(dir.path(), "EasyVistaManual");
+    let published = sink.publish(&sink.next_batch(), &[]).await.unwrap();
 
     assert_eq!(published.location, "");
     assert!(names_in(dir.path()).is_empty());
@@ -256,8 +281,8 @@ async fn a_failed_publish_leaves_no_results_file() {
     let blocker = dir.path().join("results");
     std::fs::write(&blocker, "a file where the folder should be").unwrap();
 
-    let error =
-        ResultFolder::new(&blocker, "EasyVistaManual").publish(&[row("1", "a")]).await.unwrap_err();
+    let sink = ResultFolder::new(&blocker, "EasyVistaManual");
+    let error = sink.publish(&sink.next_batch(), &[row("1", "a")]).await.unwrap_err();
 
     assert_eq!(error.location, blocker.display().to_string());
     assert_eq!(names_in(dir.path()), ["results"]);
@@ -267,7 +292,8 @@ async fn a_failed_publish_leaves_no_results_file() {
 #[tokio::test]
 async fn result_files_are_not_taken_for_order_files() {
     let dir = tempfile::tempdir().unwrap();
-    ResultFolder::new(dir.path(), "EasyVistaManual").publish(&[row("1", "a")]).await.unwrap();
+    let sink = ResultFolder::new(dir.path(), "EasyVistaManual");
+    sink.publish(&sink.next_batch(), &[row("1", "a")]).await.unwrap();
     write_aged(&dir.path().join(".results-1-1.csv.tmp"), b"partial", 10);
 
     assert!(OrderFolder::new(dir.path()).pending().await.unwrap().is_empty());
