@@ -27,6 +27,10 @@ pub enum EasyVistaError {
     /// No connection could be made: the request was never sent.
     #[error("{what}: unreachable: {reason}")]
     Unreachable { what: String, reason: String },
+    /// The TLS handshake failed (certificate not trusted, name mismatch, no common protocol):
+    /// nothing was sent, and sending again will not help until the settings change.
+    #[error("{what}: TLS refused: {reason}; check the server certificate or the CaBundle setting")]
+    Tls { what: String, reason: String },
     /// The connection broke after the request may have been sent.
     #[error("{what}: connection lost: {reason}")]
     ConnectionLost { what: String, reason: String },
@@ -90,9 +94,9 @@ impl From<EasyVistaError> for TicketingError {
             EasyVistaError::Rejected { status, message, field, .. } => {
                 TicketingError::Rejected { status, message, field }
             }
-            EasyVistaError::Unavailable { .. } | EasyVistaError::Unreachable { .. } => {
-                TicketingError::Unreachable(text)
-            }
+            EasyVistaError::Unavailable { .. }
+            | EasyVistaError::Unreachable { .. }
+            | EasyVistaError::Tls { .. } => TicketingError::Unreachable(text),
             EasyVistaError::ConnectionLost { .. } => TicketingError::Unreachable(text),
             EasyVistaError::Timeout { .. } => TicketingError::Timeout(text),
             EasyVistaError::Protocol { .. } | EasyVistaError::Config { .. } => {

@@ -162,12 +162,40 @@ fn transport_error(what: &str, error: reqwest::Error) -> EasyVistaError {
         return EasyVistaError::Timeout { what };
     }
     let connect = error.is_connect();
+    let tls = is_tls_failure(&error);
     let reason = causes(&error.without_url());
-    if connect {
+    if tls {
+        EasyVistaError::Tls { what, reason }
+    } else if connect {
         EasyVistaError::Unreachable { what, reason }
     } else {
         EasyVistaError::ConnectionLost { what, reason }
     }
+}
+
+/// A certificate or handshake failure: sending again will not help.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some_and(io_is_tls) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// tokio-rustls reports handshake failures as InvalidData I/O errors, sometimes wrapped in
+/// another I/O error.
+fn io_is_tls(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::InvalidData
+        || io.get_ref().is_some_and(|inner| {
+            inner.downcast_ref::<rustls::Error>().is_some()
+                || inner.downcast_ref::<std::io::Error>().is_some_and(io_is_tls)
+        })
 }
 
 /// The error and its causes on one line: reqwest's own text alone hides the useful part.
