@@ -83,6 +83,12 @@ pub struct TicketSnapshot {
     pub closed: bool,
     pub comment: String,
     pub description: String,
+    /// `RECIPIENT_ID`, and the reference ids as numbers in text ("" when unset).
+    pub recipient_id: String,
+    pub urgency_id: String,
+    pub severity_id: String,
+    pub impact_id: String,
+    pub origin: String,
 }
 
 /// The in-process admin handle; cheap to clone.
@@ -269,6 +275,11 @@ impl Admin {
             closed: t.closed,
             comment: t.comment.clone(),
             description: t.description.clone(),
+            recipient_id: t.recipient_id.to_string(),
+            urgency_id: t.urgency_id.map(|id| id.to_string()).unwrap_or_default(),
+            severity_id: t.severity_id.map(|id| id.to_string()).unwrap_or_default(),
+            impact_id: t.impact_id.map(|id| id.to_string()).unwrap_or_default(),
+            origin: t.origin.clone(),
         }
     }
 }

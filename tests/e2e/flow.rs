@@ -1,0 +1,223 @@
+//! The main job end to end: order files in, tickets in EasyVista, provisioning states out.
+
+use easyvista_sim::StatusKind;
+
+use crate::harness::{CONNECTION, Setup, badge_order};
+
+#[tokio::test]
+async fn the_whole_flow_goes_from_order_files_to_a_results_csv() {
+    let setup = Setup::new().await;
+    setup.drop_example_orders();
+
+    let out = setup.ok(&["fulfill"]).await;
+    assert!(out.contains("tickets opened 6"), "{out}");
+
+    let admin = setup.sim.admin();
+    let mut tickets = admin.tickets();
+    assert_eq!(tickets.len(), 6);
+    tickets.sort_by(|a, b| a.rfc.cmp(&b.rfc));
+    // Incidents (I…) are the payroll orders; requests (S…) the badge orders.
+    admin.close_ticket(&tickets[0].rfc).unwrap();
+    admin.cancel_ticket(&tickets[2].rfc).unwrap();
+    admin.close_ticket(&tickets[3].rfc).unwrap();
+    admin.set_ticket_status(&tickets[4].rfc, StatusKind::Solved).unwrap();
+
+    let out = setup.ok(&["sync"]).await;
+    assert!(out.contains("finished: 1 canceled, 2 closed"), "{out}");
+
+    let mut rows: Vec<Vec<String>> = setup
+        .result_rows()
+        .into_iter()
+        .map(|(_, r)| r.iter().map(str::to_owned).collect())
+        .collect();
+    rows.sort();
+    let by_ticket = |i: usize| tickets[i].rfc.clone();
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                "3930001".to_owned(),
+                "Error".into(),
+                format!("ticket {} was canceled in EasyVista", by_ticket(2)),
+                "Added".into(),
+                "21511".into(),
+                "51".into()
+            ],
+            vec![
+                "3930002".to_owned(),
+                "Executed".into(),
+                format!("ticket {} closed", by_ticket(3)),
+                "Added".into(),
+                "21512".into(),
+                "51".into()
+            ],
+            vec![
+                "3940001".to_owned(),
+                "Verified".into(),
+                format!("ticket {} closed; resource type is not synchronized", by_ticket(0)),
+                "Added".into(),
+                "21516".into(),
+                "51".into()
+            ],
+        ]
+    );
+
+    let status = setup.ok(&["status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status.as_array().unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn tickets_carry_the_mapping_fields_and_the_rendered_text() {
+    let setup = Setup::new().await;
+    setup.drop_example_orders();
+    setup.ok(&["fulfill"]).await;
+
+    let tickets = setup.sim.admin().tickets();
+    let gaby =
+        tickets.iter().find(|t| t.title.contains("Morley, Gaby")).expect("Gaby's badge ticket");
+    assert_eq!(gaby.title, "Create building badge for Morley, Gaby");
+    assert!(gaby.rfc.starts_with('S'), "catalog 27 is a service request: {}", gaby.rfc);
+    assert_eq!(gaby.catalog_code, "27");
+    assert_eq!(gaby.recipient_id, "2");
+    assert_eq!(
+        (gaby.urgency_id.as_str(), gaby.severity_id.as_str(), gaby.impact_id.as_str()),
+        ("3", "3", "4")
+    );
+    assert!(gaby.description.contains("\t- badgeNumber: B-7731"), "{}", gaby.description);
+    assert!(gaby.description.contains("Paris, 4th floor (P4)"), "{}", gaby.description);
+    assert!(gaby.external_reference.starts_with("TA-A-3930001-"), "{}", gaby.external_reference);
+
+    let revoke =
+        tickets.iter().find(|t| t.title.starts_with("Revoke")).expect("the badge revocation");
+    assert_eq!(revoke.catalog_code, "26", "Deleted takes the third code of 27¤25¤26");
+}
+
+#[tokio::test]
+async fn a_second_run_over_the_same_folder_opens_nothing_new() {
+    let setup = Setup::new().await;
+    setup.drop_example_orders();
+    setup.ok(&["fulfill"]).await;
+    let before = setup.sim.admin().counters().tickets_created;
+
+    // Identity Manager's folder as it was: the same files dropped again would be new orders,
+    // so this puts back nothing; the rerun must find nothing to do.
+    let out = setup.ok(&["fulfill"]).await;
+
+    assert!(out.contains("took 0 file(s)") && out.contains("tickets opened 0"), "{out}");
+    assert_eq!(setup.sim.admin().counters().tickets_created, before);
+    let completed = std::fs::read_dir(setup.orders().join("Completed")).unwrap().count();
+    assert_eq!(completed, 3);
+}
+
+#[tokio::test]
+async fn a_broken_file_lands_in_rejected_with_its_reason_while_the_others_are_ticketed() {
+    let setup = Setup::new().await;
+    setup.drop_orders("a.json", &[badge_order(1, "Added", 2)]);
+    std::fs::write(setup.orders().join("b.json"), "{\"ProvisioningOrdersList\": [ {").unwrap();
+    std::fs::write(setup.orders().join("c.json"), "{\"Orders\": []}").unwrap();
+    setup.drop_orders("d.json", &[badge_order(2, "Added", 3), badge_order(3, "Renamed", 3)]);
+
+    let out = setup.ok(&["fulfill"]).await;
+
+    assert!(out.contains("took 2 file(s) (2 rejected)"), "{out}");
+    assert_eq!(setup.sim.admin().tickets().len(), 2);
+    let rejected = setup.orders().join("Rejected");
+    let reason = std::fs::read_to_string(rejected.join("b.json.error.txt")).unwrap();
+    assert!(reason.starts_with("b.json: not valid JSON"), "{reason}");
+    let reason = std::fs::read_to_string(rejected.join("c.json.error.txt")).unwrap();
+    assert!(reason.contains("no ProvisioningOrdersList property"), "{reason}");
+    assert!(rejected.join("b.json").exists() && rejected.join("c.json").exists());
+
+    // The invalid order inside a valid file is reported as an error, naming the file and order.
+    let rows = setup.result_rows();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0].1;
+    assert_eq!(&row[0], "3");
+    assert_eq!(&row[1], "Error");
+    assert!(
+        row[2].contains("d.json: order #2") && row[2].contains("unknown ChangeType \"Renamed\""),
+        "{:?}",
+        row
+    );
+}
+
+#[tokio::test]
+async fn render_shows_the_tickets_of_an_order_file_without_contacting_anything() {
+    let setup = Setup::new().await;
+    setup.drop_example_orders();
+    let file = setup.orders().join("2026-12-03T080500_Payroll.json");
+
+    let out = setup.ok(&["render", file.to_str().unwrap()]).await;
+
+    assert!(
+        out.contains("title:       Payroll administrator account: Added for Nguyen, Linh"),
+        "{out}"
+    );
+    assert!(out.contains("catalog:     catalog_code 42"), "{out}");
+    assert!(out.contains("- costCenter: FIN-210"), "{out}");
+    assert_eq!(setup.sim.admin().counters().total("*"), 0, "render sent no request");
+}
+
+#[tokio::test]
+async fn check_tests_the_connection_and_names_a_refused_password() {
+    let setup = Setup::new().await;
+    let out = setup.ok(&["check"]).await;
+    assert!(out.contains(&format!("{CONNECTION}: EasyVista answers")), "{out}");
+
+    let mut settings = setup.settings();
+    settings["Connections"][CONNECTION]["Password"] = serde_json::json!("wrong");
+    setup.write_settings(settings);
+    let output = setup.run(&["check"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("authentication refused"), "{stdout}");
+    assert!(
+        !stdout.contains("wrong") && !String::from_utf8_lossy(&output.stderr).contains("wrong")
+    );
+}
+
+#[tokio::test]
+async fn bad_settings_stop_with_status_2_naming_the_file() {
+    let setup = Setup::new().await;
+    std::fs::write(setup.dir.path().join("appsettings.agent.json"), "{ \"Connections\": ").unwrap();
+    let output = setup.run(&["fulfill"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("appsettings.agent.json") && stderr.contains("not valid JSON"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_mapping_naming_an_unknown_connection_is_a_configuration_error() {
+    let setup = Setup::new().await;
+    let mappings = std::fs::read_to_string(setup.dir.path().join("mappings.xml")).unwrap();
+    std::fs::write(
+        setup.dir.path().join("mappings.xml"),
+        mappings.replacen("Connection=\"EasyVistaManual\"", "Connection=\"Nowhere\"", 1),
+    )
+    .unwrap();
+    let output = setup.run(&["fulfill"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("mapping Badge_User_NominativeUser names connection Nowhere"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_template_names_the_mapping_and_the_path() {
+    let setup = Setup::new().await;
+    std::fs::remove_file(setup.dir.path().join("templates/PayrollTitle.txt")).unwrap();
+    let output = setup.run(&["fulfill"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Payroll_User_Administrator")
+            && stderr.contains("templates/PayrollTitle.txt"),
+        "{stderr}"
+    );
+}
