@@ -6,12 +6,14 @@
 //! (`MockTicketingBackend`, `MockLedger`, …) for unit tests.
 
 pub mod entities;
+pub mod export;
 pub mod ledger;
 pub mod orders;
 pub mod secrets;
 pub mod ticketing;
 
 pub use entities::{EntityError, EntityQuery, EntitySource, Record, RecordStream};
+pub use export::{ExportCookie, ExportSink, TableWriter};
 pub use ledger::{
     FinishedOrder, Ledger, LedgerError, NewOrder, OpenTicket, OrderRecord, OrderStage, PendingOrder,
 };
@@ -23,6 +25,7 @@ pub use ticketing::{
 
 #[cfg(feature = "mocks")]
 pub use {
-    entities::MockEntitySource, ledger::MockLedger, orders::MockOrderSource,
-    orders::MockResultSink, secrets::MockSecretSource, ticketing::MockTicketingBackend,
+    entities::MockEntitySource, export::MockExportSink, export::MockTableWriter,
+    ledger::MockLedger, orders::MockOrderSource, orders::MockResultSink, secrets::MockSecretSource,
+    ticketing::MockTicketingBackend,
 };
