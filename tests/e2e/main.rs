@@ -4,3 +4,4 @@
 mod flow;
 mod harness;
 mod kill;
+mod service;

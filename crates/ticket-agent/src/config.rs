@@ -47,7 +47,11 @@ pub struct AgentSection {
     pub jitter_percent: u32,
     /// How long `run` waits for in-flight work after a stop signal.
     pub shutdown_grace_seconds: u64,
-    #[serde(flatten)]
+    /// The optional HTTP endpoint: health and metrics.
+    pub http: crate::service::HttpSection,
+    /// The connection settings given in `TicketAgent` itself, defaults for every connection
+    /// (read separately from the same section, so key case stays free).
+    #[serde(skip)]
     pub defaults: ConnectionOptions,
     pub connections: BTreeMap<String, ConnectionOptions>,
 }
@@ -89,6 +93,7 @@ impl Default for AgentSection {
             sync_interval_seconds: 300,
             jitter_percent: 10,
             shutdown_grace_seconds: 30,
+            http: crate::service::HttpSection::default(),
             defaults: ConnectionOptions::default(),
             connections: BTreeMap::new(),
         }
@@ -130,7 +135,8 @@ impl Config {
     }
 
     pub fn from_settings(dir: &Path, settings: SettingsTree) -> Result<Config> {
-        let agent: AgentSection = settings.section(AGENT_SECTION)?.unwrap_or_default();
+        let mut agent: AgentSection = settings.section(AGENT_SECTION)?.unwrap_or_default();
+        agent.defaults = settings.section(AGENT_SECTION)?.unwrap_or_default();
         let failure_state: ProvisioningState = agent
             .failure_state
             .parse()
@@ -343,7 +349,11 @@ pub async fn load_settings(dir: &Path, sources: Sources) -> Result<SettingsTree>
     Ok(settings)
 }
 
-/// The secret sources the settings turn on, in precedence order.
+/// The settings sections a vault may supply: secrets named `Connections--…` or `TicketAgent--…`.
+const VAULT_PREFIXES: &[&str] = &["Connections", "TicketAgent"];
+
+/// The secret sources the settings turn on, in precedence order: the encrypted settings file,
+/// Azure Key Vault, CyberArk.
 fn secret_sources(dir: &Path, view: &SettingsTree) -> Result<Vec<Box<dyn SecretSource>>> {
     let mut sources: Vec<Box<dyn SecretSource>> = Vec::new();
     if let Some(certificate) =
@@ -351,6 +361,17 @@ fn secret_sources(dir: &Path, view: &SettingsTree) -> Result<Vec<Box<dyn SecretS
         && certificate.use_encrypted_appsettings
     {
         sources.push(Box::new(ta_rsa::EncryptedSettingsSource::from_settings(dir, &certificate)?));
+    }
+    if let Some(vault) = view.section::<ta_keyvault::KeyVaultSettings>("AzureKeyVault")?
+        && vault.enabled()
+    {
+        let prefixes = VAULT_PREFIXES.iter().map(|p| (*p).to_owned()).collect();
+        sources.push(Box::new(ta_keyvault::KeyVaultSource::new(vault, prefixes)?));
+    }
+    if let Some(cyberark) = view.section::<ta_cyberark::CyberArkSettings>("CyberArk")?
+        && cyberark.enabled()
+    {
+        sources.push(Box::new(ta_cyberark::CyberArkSource::new(cyberark, dir)?));
     }
     Ok(sources)
 }

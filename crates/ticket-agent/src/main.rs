@@ -6,6 +6,7 @@ mod demo;
 mod logging;
 mod output;
 mod protect;
+mod service;
 mod wiring;
 
 use std::path::PathBuf;

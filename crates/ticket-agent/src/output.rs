@@ -9,7 +9,10 @@ use ta_ports::{Ledger, TicketingBackend};
 use ta_usecases::{FulfillReport, SyncReport, render_file};
 use tracing::{error, info, warn};
 
+use std::sync::Arc;
+
 use crate::config::Config;
+use crate::service::Health;
 use crate::wiring::{Agent, Connection};
 use crate::{Failure, config_error, work_error};
 
@@ -78,6 +81,22 @@ pub fn describe_sync(connection: &str, r: &SyncReport) -> String {
 /// `run`: each connection alternates fulfill and sync on their intervals, one cycle at a time,
 /// until Ctrl-C or SIGTERM; then no new work starts and in-flight work gets a grace period.
 pub async fn run_until_stopped(agent: Agent) -> Result<(), Failure> {
+    let metrics = crate::service::install_metrics().map_err(work_error)?;
+    let health = Arc::new(Health::default());
+    health.ledger_open(true);
+    if agent.config.agent.http.enabled {
+        crate::service::serve(&agent.config.agent.http, health.clone(), metrics)
+            .await
+            .map_err(config_error)?;
+    }
+    for connection in &agent.connections {
+        let reachable = connection.fulfill.backend.check_connection().await;
+        if let Err(e) = &reachable {
+            warn!(connection = %connection.plan.id, error = %e, "EasyVista does not answer yet; cycles will retry");
+        }
+        health.reachable(&connection.plan.id, reachable.is_ok());
+    }
+
     let stop = agent.stop.clone();
     let grace = Duration::from_secs(agent.config.agent.shutdown_grace_seconds);
     let fulfill_every = Duration::from_secs(agent.config.agent.fulfill_interval_seconds.max(1));
@@ -88,8 +107,10 @@ pub async fn run_until_stopped(agent: Agent) -> Result<(), Failure> {
     let mut tasks = tokio::task::JoinSet::new();
     for connection in agent.connections {
         let mut stopped = stopped_rx.clone();
+        let health = health.clone();
         tasks.spawn(async move {
-            run_connection(&connection, fulfill_every, sync_every, jitter, &mut stopped).await;
+            run_connection(&connection, fulfill_every, sync_every, jitter, &health, &mut stopped)
+                .await;
         });
     }
     info!(connections = tasks.len(), "agent running; Ctrl-C or SIGTERM stops it");
@@ -113,6 +134,7 @@ async fn run_connection(
     fulfill_every: Duration,
     sync_every: Duration,
     jitter: u32,
+    health: &Health,
     stopped: &mut tokio::sync::watch::Receiver<bool>,
 ) {
     let id = &connection.plan.id;
@@ -128,20 +150,39 @@ async fn run_connection(
         if *stopped.borrow() {
             return;
         }
-        if is_fulfill {
-            match connection.fulfill.run_cycle().await {
-                Ok(report) => info!(connection = %id, "{}", describe_fulfill(id, &report)),
-                Err(e) => error!(connection = %id, error = %e, "fulfill cycle failed"),
-            }
+        let (cycle, outcome) = if is_fulfill {
             next_fulfill = tokio::time::Instant::now() + jittered(fulfill_every, jitter);
+            ("fulfill", connection.fulfill.run_cycle().await.map(|r| describe_fulfill(id, &r)))
         } else {
-            match connection.sync.run_cycle(Utc::now()).await {
-                Ok(report) => info!(connection = %id, "{}", describe_sync(id, &report)),
-                Err(e) => error!(connection = %id, error = %e, "sync cycle failed"),
-            }
             next_sync = tokio::time::Instant::now() + jittered(sync_every, jitter);
+            ("sync", connection.sync.run_cycle(Utc::now()).await.map(|r| describe_sync(id, &r)))
+        };
+        match outcome {
+            Ok(summary) => {
+                info!(connection = %id, cycle, "{summary}");
+                health.reachable(id, true);
+                metrics::gauge!("ta_last_successful_cycle_timestamp_seconds", "connection" => id.clone(), "cycle" => cycle)
+                    .set(Utc::now().timestamp() as f64);
+            }
+            Err(e) => {
+                error!(connection = %id, cycle, error = %e, "{cycle} cycle failed");
+                health
+                    .reachable(id, !matches!(e, ta_usecases::fulfill::CycleError::Backend { .. }));
+                metrics::counter!("ta_cycle_failures_total", "connection" => id.clone(), "cycle" => cycle).increment(1);
+            }
         }
+        update_ticket_gauges(connection).await;
     }
+}
+
+/// Open tickets and the age of the oldest, from the ledger.
+async fn update_ticket_gauges(connection: &Connection) {
+    let id = connection.plan.id.clone();
+    let Ok(open) = connection.fulfill.ledger.open_tickets(&id).await else { return };
+    let oldest = open.iter().map(|t| t.opened_at).min();
+    metrics::gauge!("ta_open_tickets", "connection" => id.clone()).set(open.len() as f64);
+    let age = oldest.map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0);
+    metrics::gauge!("ta_oldest_open_ticket_age_seconds", "connection" => id).set(age);
 }
 
 /// Spreads cycles of many agents apart: the interval plus or minus up to `percent` of it.

@@ -106,6 +106,7 @@ impl Fulfill {
                 Ok(file) => file,
                 Err(reason) => {
                     warn!(connection = %self.connection, delivery = %delivery.name, %reason, "order file rejected");
+                    metrics::counter!("ta_order_files_rejected_total", "connection" => self.connection.clone()).increment(1);
                     self.orders.reject(&delivery.name, &reason.to_string()).await?;
                     report.files_rejected += 1;
                     continue;
@@ -119,6 +120,8 @@ impl Fulfill {
             self.orders.acknowledge(&delivery.name).await?;
             report.files_taken += 1;
             report.orders_recorded += recorded;
+            metrics::counter!("ta_orders_received_total", "connection" => self.connection.clone())
+                .increment(recorded as u64);
             info!(
                 connection = %self.connection,
                 delivery = %delivery.name,
@@ -288,6 +291,7 @@ impl Fulfill {
             match self.backend.find_by_external_reference(reference).await {
                 Ok(Some(ticket)) => {
                     self.ledger.ticket_opened(reference, &ticket).await?;
+                    self.count_opened("adopted");
                     info!(connection = %self.connection, order = %reference, ticket = %ticket, "ticket adopted");
                     return Ok(CreateResult::Adopted);
                 }
@@ -301,6 +305,7 @@ impl Fulfill {
             Ok(opened) => {
                 self.ledger.ticket_opened(reference, &opened.number).await?;
                 let verb = if opened.adopted { "ticket adopted" } else { "ticket opened" };
+                self.count_opened(if opened.adopted { "adopted" } else { "created" });
                 info!(connection = %self.connection, order = %reference, ticket = %opened.number, attempt, "{verb}");
                 Ok(if opened.adopted { CreateResult::Adopted } else { CreateResult::Opened })
             }
@@ -312,12 +317,19 @@ impl Fulfill {
         }
     }
 
+    fn count_opened(&self, how: &'static str) {
+        metrics::counter!("ta_tickets_opened_total", "connection" => self.connection.clone(), "how" => how)
+            .increment(1);
+    }
+
     async fn fail(
         &self,
         reference: &ExternalReference,
         message: String,
     ) -> Result<CreateResult, CycleError> {
         error!(connection = %self.connection, order = %reference, reason = %message, "order failed");
+        metrics::counter!("ta_orders_failed_total", "connection" => self.connection.clone())
+            .increment(1);
         let report = StateReport { state: self.policy.failure_state, message: message.clone() };
         self.ledger.create_failed(reference, &message, Some(report)).await?;
         Ok(CreateResult::Failed)
@@ -329,6 +341,7 @@ impl Fulfill {
         e: TicketingError,
     ) -> Result<CreateResult, CycleError> {
         warn!(connection = %self.connection, order = %reference, error = %e, class = e.class(), "ticket not opened yet; will retry");
+        metrics::counter!("ta_errors_total", "connection" => self.connection.clone(), "class" => e.class()).increment(1);
         self.ledger.create_failed(reference, &e.to_string(), None).await?;
         Ok(match e {
             TicketingError::Authentication(_) => CreateResult::AuthenticationRefused(e),

@@ -50,6 +50,8 @@ pub async fn publish_results(
         let published = sink.publish(&batch, &rows).await?;
         ledger.mark_reported(&references, &published.location).await?;
         info!(connection, rows = rows.len(), location = %published.location, "results published");
+        metrics::counter!("ta_results_published_total", "connection" => connection.to_owned())
+            .increment(rows.len() as u64);
         total += rows.len();
         last = Some(published.location);
     }

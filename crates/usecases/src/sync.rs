@@ -122,6 +122,8 @@ impl Sync {
             };
             self.ledger.ticket_finished(&ticket.reference, outcome, state.clone()).await?;
             *cycle.finished.entry(outcome.to_string()).or_default() += 1;
+            metrics::counter!("ta_ticket_outcomes_total", "connection" => self.connection.clone(), "outcome" => outcome.as_str())
+                .increment(1);
             let status =
                 observed.get(&ticket.ticket).map(|o| o.status.as_str()).unwrap_or_default();
             if matches!(outcome, TicketOutcome::Lost | TicketOutcome::Stale) {
