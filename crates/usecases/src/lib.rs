@@ -6,6 +6,7 @@
 //! adapter, no file system, no HTTP and no database.
 
 pub mod draft;
+pub mod export;
 pub mod fulfill;
 pub mod mappings;
 pub mod render;
@@ -14,6 +15,10 @@ pub mod stop;
 pub mod sync;
 
 pub use draft::{DraftSettings, draft_for};
+pub use export::{
+    Export, ExportEntity, ExportError, ExportOptions, ExportProgress, ExportReport, ExportSettings,
+    ExportedTable, NoProgress,
+};
 pub use fulfill::{Fulfill, FulfillReport};
 pub use mappings::{MappingSet, PreparedMapping};
 pub use render::{RenderedOrder, render_file};
