@@ -27,7 +27,7 @@ fn layer_of(package: &str) -> Option<Layer> {
         "ta-easyvista" | "easyvista-sim" | "ta-usercube" | "ta-ledger" | "ta-settings"
         | "ta-rsa" | "ta-keyvault" | "ta-cyberark" => Layer::Adapter,
         "ticket-agent" => Layer::Binary,
-        "xtask" => Layer::Tooling,
+        "xtask" | "ta-fakes" => Layer::Tooling,
         _ => return None,
     })
 }
@@ -36,6 +36,8 @@ fn layer_of(package: &str) -> Option<Layer> {
 fn allowed(from: Layer, to: Layer, dev_only: bool, target: &str) -> bool {
     use Layer::*;
     match (from, to) {
+        // The vault fakes are test support: any crate's tests may use them, nothing else may.
+        (_, Tooling) if dev_only && target == "ta-fakes" => true,
         (Binary | Tooling, _) => true,
         (UseCases, Ports | Domain) | (Adapter, Ports | Domain) | (Ports, Domain) => true,
         // The simulator is test infrastructure: any crate's tests may run against it.
@@ -116,6 +118,8 @@ mod tests {
             package("ta-easyvista", &[("ta-ports", None), ("easyvista-sim", Some("dev"))]),
             package("easyvista-sim", &[]),
             package("ticket-agent", &[("ta-usecases", None), ("ta-easyvista", None)]),
+            package("ta-keyvault", &[("ta-ports", None), ("ta-fakes", Some("dev"))]),
+            package("ta-fakes", &[("serde_json", None)]),
         ]
     }
 
@@ -146,6 +150,19 @@ mod tests {
         let mut packages = healthy();
         packages[2] = package("ta-usecases", &[("ta-ports", None), ("ta-easyvista", None)]);
         assert_eq!(violations(&metadata(packages)).len(), 1);
+    }
+
+    #[test]
+    fn the_test_fakes_are_a_dev_dependency_only() {
+        let mut packages = healthy();
+        packages[2] = package("ta-usecases", &[("ta-ports", None), ("ta-fakes", Some("dev"))]);
+        assert_eq!(violations(&metadata(packages.clone())), Vec::<String>::new());
+
+        packages[6] = package("ta-keyvault", &[("ta-ports", None), ("ta-fakes", None)]);
+        assert_eq!(
+            violations(&metadata(packages)),
+            ["ta-keyvault (Adapter) may not have a dependency on ta-fakes (Tooling)"]
+        );
     }
 
     #[test]

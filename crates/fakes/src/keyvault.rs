@@ -1,0 +1,208 @@
+//! A fake Azure Key Vault and Entra ID token endpoint on one HTTPS port, answering as
+//! `vault.localhost` and `login.localhost`: client-secret tokens, the vault's authentication
+//! challenge, a paged secret list and secret reads. It records what it was asked, never values.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::tls::{self, TestCa};
+
+pub const VAULT_HOST: &str = "vault.localhost";
+pub const LOGIN_HOST: &str = "login.localhost";
+pub const TENANT: &str = "contoso-tenant";
+pub const CLIENT_ID: &str = "ticket-agent-app";
+/// The only client secret the token endpoint accepts.
+pub const CLIENT_SECRET: &str = "kv-client-s3cret-5d1e";
+/// The access token it hands out, and the only one the vault accepts.
+pub const TOKEN: &str = "kv-access-token-9c3b";
+/// Secrets per page of the list; later ones are behind `nextLink`.
+pub const PAGE_SIZE: usize = 4;
+
+/// One secret of the fake vault.
+#[derive(Clone, Debug)]
+pub struct VaultSecret {
+    pub name: String,
+    /// `None`: listed, but gone when read (404 SecretNotFound).
+    pub value: Option<String>,
+    pub enabled: bool,
+}
+
+impl VaultSecret {
+    pub fn new(name: &str, value: &str) -> VaultSecret {
+        VaultSecret { name: name.into(), value: Some(value.into()), enabled: true }
+    }
+
+    pub fn disabled(name: &str, value: &str) -> VaultSecret {
+        VaultSecret { enabled: false, ..VaultSecret::new(name, value) }
+    }
+
+    pub fn gone(name: &str) -> VaultSecret {
+        VaultSecret { name: name.into(), value: None, enabled: true }
+    }
+}
+
+/// The running fake: its address, its CA, and what it was asked.
+pub struct FakeVault {
+    pub address: SocketAddr,
+    ca: TestCa,
+    state: Arc<Shared>,
+}
+
+struct Shared {
+    port: u16,
+    secrets: Vec<VaultSecret>,
+    log: Mutex<Vec<String>>,
+}
+
+impl FakeVault {
+    pub async fn start(secrets: Vec<VaultSecret>) -> FakeVault {
+        let ca = TestCa::new();
+        let (listener, address) = tls::bind().await;
+        let state = Arc::new(Shared { port: address.port(), secrets, log: Mutex::default() });
+        let app = Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/secrets", get(list))
+            .route("/secrets/{name}/", get(read))
+            .with_state(state.clone());
+        tls::serve(listener, ca.server_config(&[VAULT_HOST, LOGIN_HOST], false), app);
+        FakeVault { address, ca, state }
+    }
+
+    /// `https://vault.localhost:<port>/`
+    pub fn vault_url(&self) -> String {
+        format!("https://{VAULT_HOST}:{}/", self.address.port())
+    }
+
+    /// `https://login.localhost:<port>`, for `AZURE_AUTHORITY_HOST`.
+    pub fn authority_host(&self) -> String {
+        format!("https://{LOGIN_HOST}:{}", self.address.port())
+    }
+
+    /// The CA that signed the fake's certificate, in PEM.
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
+    /// A client that resolves both host names to the fake and trusts its CA.
+    pub fn client(&self) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .resolve(VAULT_HOST, self.address)
+            .resolve(LOGIN_HOST, self.address)
+            .tls_certs_merge(
+                reqwest::Certificate::from_pem_bundle(self.ca.pem().as_bytes()).expect("CA PEM"),
+            )
+            .build()
+            .expect("HTTPS client")
+    }
+
+    /// What was asked, in order: `challenge`, `token <tenant> scope=<scope>`, `list page <n>`,
+    /// `get <name>`.
+    pub fn log(&self) -> Vec<String> {
+        self.state.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Shared {
+    fn note(&self, line: String) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    }
+
+    fn item(&self, secret: &VaultSecret) -> Value {
+        json!({ "id": format!("https://{VAULT_HOST}:{}/secrets/{}", self.port, secret.name),
+                "attributes": { "enabled": secret.enabled, "created": 1493938410, "updated": 1493938410 } })
+    }
+}
+
+async fn token(
+    State(fake): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: String,
+) -> Response {
+    let form: HashMap<String, String> =
+        url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let field = |name: &str| form.get(name).map(String::as_str);
+    fake.note(format!("token {tenant} scope={}", field("scope").unwrap_or_default()));
+    if tenant != TENANT
+        || field("client_id") != Some(CLIENT_ID)
+        || field("client_secret") != Some(CLIENT_SECRET)
+    {
+        let body = json!({ "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided." });
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": TOKEN }))
+        .into_response()
+}
+
+/// The vault's answer to a request without the token: the challenge naming the resource.
+fn challenge(fake: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if authorization == Some(&format!("Bearer {TOKEN}")) {
+        return None;
+    }
+    fake.note("challenge".into());
+    let authenticate = format!(
+        "Bearer authorization=\"https://{LOGIN_HOST}:{}/{TENANT}\", resource=\"https://localhost\"",
+        fake.port
+    );
+    let body = json!({ "error": { "code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer token." } });
+    Some(
+        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, authenticate)], Json(body))
+            .into_response(),
+    )
+}
+
+async fn list(
+    State(fake): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(challenge) = challenge(&fake, &headers) {
+        return challenge;
+    }
+    let page: usize = query.get("$skiptoken").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    fake.note(format!("list page {page}"));
+    let items: Vec<Value> = fake
+        .secrets
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|s| fake.item(s))
+        .collect();
+    let next = (fake.secrets.len() > page * PAGE_SIZE).then(|| {
+        format!(
+            "https://{VAULT_HOST}:{}/secrets?api-version=2025-07-01&$skiptoken={}",
+            fake.port,
+            page + 1
+        )
+    });
+    Json(json!({ "value": items, "nextLink": next })).into_response()
+}
+
+async fn read(
+    State(fake): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    if let Some(challenge) = challenge(&fake, &headers) {
+        return challenge;
+    }
+    fake.note(format!("get {name}"));
+    let value = fake.secrets.iter().find(|s| s.name == name).and_then(|s| s.value.clone());
+    let Some(value) = value else {
+        let body = json!({ "error": { "code": "SecretNotFound", "message": format!("A secret with (name/id) {name} was not found in this key vault.") } });
+        return (StatusCode::NOT_FOUND, [("x-ms-error-code", "SecretNotFound")], Json(body))
+            .into_response();
+    };
+    Json(json!({ "value": value, "id": format!("https://{VAULT_HOST}:{}/secrets/{name}/0123abcd", fake.port),
+                 "attributes": { "enabled": true } }))
+    .into_response()
+}
