@@ -243,8 +243,11 @@ impl ListQuery {
         let get = |name: &str| {
             params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
         };
-        let max_rows =
-            get("max_rows").and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_ROWS);
+        let max_rows = if shared.instance.config.realism.ignore_max_rows {
+            usize::MAX / 2
+        } else {
+            get("max_rows").and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_ROWS)
+        };
         let offset = get("offset").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
         let search = plan_search(get("search"), shared.instance.config.realism);
         if let (SearchPlan::Unparseable(why), true) =

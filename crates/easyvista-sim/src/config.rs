@@ -160,6 +160,8 @@ pub struct Realism {
     pub description_in_comment: bool,
     /// Ignore `requestor_*` keys and make the authenticated user the requestor.
     pub requestor_is_caller: bool,
+    /// Ignore `max_rows` and answer every row from `offset` on, in one page without `@next`.
+    pub ignore_max_rows: bool,
 }
 
 /// Where the simulator's clock comes from.

@@ -310,3 +310,19 @@ pub fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Some servers ignore `max_rows`: the whole rest of the table comes in one page, without `@next`.
+#[tokio::test]
+async fn a_server_ignoring_max_rows_answers_everything_from_the_offset() {
+    let realism = Realism { ignore_max_rows: true, ..Realism::default() };
+    let config =
+        SimulatorConfig { realism, synthetic_employees: 300, ..SimulatorConfig::default() };
+    let h = Harness::with(config).await;
+    let (_, body) = h.get("employees?max_rows=10&offset=5").await;
+    let total = body["total_record_count"].as_str().unwrap().parse::<usize>().unwrap();
+    assert_eq!(body["records"].as_array().unwrap().len(), total - 5);
+    assert_eq!(body["record_count"], (total - 5).to_string());
+    assert!(body.get("@next").is_none());
+    let (_, locations) = h.get("locations?max_rows=1").await;
+    assert_eq!(locations["records"].as_array().unwrap().len(), 4);
+}
