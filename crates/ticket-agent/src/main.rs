@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod export;
 mod logging;
 mod output;
 mod protect;
@@ -73,6 +74,8 @@ enum Command {
     },
     /// Protect setting values with the EncryptionCertificate, for appsettings.encrypted.agent.json.
     Protect(protect::ProtectArgs),
+    /// Export employees and the ExportSettingsOptions entities to CSV for Identity Manager.
+    Export(export::ExportArgs),
 }
 
 /// An error with the exit status it should end the process with.
@@ -119,6 +122,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             logging::init_with_default(cli.log_format, "warn");
             demo::run(work).await
         }
+        Command::Export(args) => export::run(&dir, args, cli.log_format).await,
         Command::Protect(args) => {
             logging::init(cli.log_format, None);
             protect::run(&dir, args).await
