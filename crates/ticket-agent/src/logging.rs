@@ -24,10 +24,32 @@ struct MinimumLevel {
 }
 
 /// Libraries whose own logs are only useful when something is wrong.
-const QUIET: &[&str] = &["hyper", "hyper_util", "reqwest", "rustls", "h2", "tower", "axum"];
+/// The Azure SDK logs every failed attempt at info; start-up reports the final failure itself.
+const QUIET: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "rustls",
+    "h2",
+    "tower",
+    "axum",
+    "typespec_client_core",
+    "azure_core",
+    "azure_identity",
+];
 
 pub fn init(format: LogFormat, settings: Option<&SettingsTree>) {
     install(format, directives(settings));
+}
+
+/// The settings that decide the log level before the secret sources are read:
+/// `appsettings.agent.json` and the environment. Logging starts from these so that whatever
+/// loading the other sources logs is seen; `None` when the file cannot be read (loading will
+/// then report it).
+pub fn early_settings(dir: &std::path::Path) -> Option<SettingsTree> {
+    let mut settings = SettingsTree::from_dir(dir).ok()?;
+    settings.apply_env(std::env::vars());
+    Some(settings)
 }
 
 /// Like [`init`], with a fixed default level instead of the settings' one.

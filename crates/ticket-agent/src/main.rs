@@ -116,6 +116,11 @@ fn main() -> ExitCode {
 
 async fn execute(cli: Cli) -> Result<(), Failure> {
     let dir = cli.config.clone();
+    // Commands that load the settings log from before loading starts, so that the secret
+    // sources' own logs are not lost; the level is read from the plain file and the environment.
+    if !matches!(cli.command, Command::Demo { .. } | Command::Protect(_) | Command::Export(_)) {
+        logging::init(cli.log_format, logging::early_settings(&dir).as_ref());
+    }
     match cli.command {
         Command::Demo { work } => {
             // The demo narrates on standard output; only problems are logged unless RUST_LOG says.
@@ -129,22 +134,18 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Render { file, json } => {
             let config = Config::load(&dir, Sources::Local).await.map_err(config_error)?;
-            logging::init(cli.log_format, Some(&config.settings));
             output::render(&config, &file, json)
         }
         Command::Status { json, connection } => {
             let config = Config::load(&dir, Sources::Local).await.map_err(config_error)?;
-            logging::init(cli.log_format, Some(&config.settings));
             output::status(&config, connection, json).await
         }
         Command::Check => {
             let config = Config::load(&dir, Sources::All).await.map_err(config_error)?;
-            logging::init(cli.log_format, Some(&config.settings));
             output::check(config).await
         }
         Command::Fulfill | Command::Sync | Command::Run => {
             let config = Config::load(&dir, Sources::All).await.map_err(config_error)?;
-            logging::init(cli.log_format, Some(&config.settings));
             let agent =
                 Agent::build(config, ta_usecases::StopSignal::new()).map_err(config_error)?;
             match cli.command {
