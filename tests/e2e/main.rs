@@ -5,4 +5,5 @@ mod export;
 mod flow;
 mod harness;
 mod kill;
+mod secrets;
 mod service;
