@@ -3,7 +3,7 @@
 //!
 //! A table is committed only once every row is written; its cookie is saved only after that.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset};
@@ -14,7 +14,7 @@ use ta_ports::{
     EntityError, EntityQuery, EntitySource, ExportCookie, ExportSink, Record, StoreError,
     TableWriter,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// The column every incremental export follows.
 pub const LAST_UPDATE: &str = "LAST_UPDATE";
@@ -376,8 +376,8 @@ struct Watermark {
     overlap: Duration,
     cap: usize,
     newest: Option<DateTime<FixedOffset>>,
-    window: BTreeMap<DateTime<FixedOffset>, Vec<u64>>,
-    count: usize,
+    /// (stamp, fingerprint) of the rows in the overlap, oldest first.
+    window: BTreeSet<(DateTime<FixedOffset>, u64)>,
     shrunk: bool,
 }
 
@@ -387,8 +387,7 @@ impl Watermark {
             overlap: settings.overlap,
             cap: settings.max_fingerprints.max(1),
             newest: resume.and_then(|c| parse_stamp(&c.last_update)),
-            window: BTreeMap::new(),
-            count: 0,
+            window: BTreeSet::new(),
             shrunk: false,
         }
     }
@@ -401,25 +400,25 @@ impl Watermark {
         if floor.is_some_and(|floor| stamp < floor) {
             return;
         }
-        self.window.entry(stamp).or_default().push(fingerprint);
-        self.count += 1;
-        if self.count > self.cap {
+        self.window.insert((stamp, fingerprint));
+        if self.window.len() > self.cap {
             self.prune();
         }
     }
 
-    /// Drops what fell out of the overlap, then the oldest stamps while over the cap.
+    /// Drops what fell out of the overlap, then whole oldest stamps while over the cap, so the
+    /// next run never starts in the middle of rows it has no fingerprint for.
     fn prune(&mut self) {
         let floor = self.newest.map(|newest| newest - self.overlap);
-        while let Some(entry) = self.window.first_entry() {
-            let stale = floor.is_some_and(|floor| *entry.key() < floor);
-            if !stale && self.count <= self.cap {
+        while let Some(&(oldest, _)) = self.window.first() {
+            let stale = floor.is_some_and(|floor| oldest < floor);
+            if !stale && self.window.len() <= self.cap {
                 break;
             }
-            if !stale {
-                self.shrunk = true;
+            self.shrunk |= !stale;
+            while self.window.first().is_some_and(|(stamp, _)| *stamp == oldest) {
+                self.window.pop_first();
             }
-            self.count -= entry.remove().len();
         }
     }
 
@@ -427,13 +426,13 @@ impl Watermark {
         let newest = self.newest?;
         self.prune();
         if self.shrunk {
-            warn!(
+            debug!(
                 fingerprints = self.cap,
                 "too many rows in the incremental overlap; the next run starts later than the overlap asks"
             );
         }
-        let since = self.window.keys().next().copied().unwrap_or(newest);
-        let seen = self.window.values().flatten().map(|f| format!("{f:016x}")).collect();
+        let since = self.window.first().map(|(stamp, _)| *stamp).unwrap_or(newest);
+        let seen = self.window.iter().map(|(_, f)| format!("{f:016x}")).collect();
         Some(ExportCookie {
             since: format_stamp(since),
             last_update: format_stamp(newest),
@@ -445,6 +444,7 @@ impl Watermark {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
 
     use async_trait::async_trait;
