@@ -10,7 +10,10 @@ use anyhow::{Context, Result, bail};
 
 /// (name, package, example, what it measures)
 const BENCHES: &[(&str, &str, &str, &str)] =
-    &[("simulator", "easyvista-sim", "bench_sim", "list pages and ticket creations per second")];
+    &[
+        ("simulator", "easyvista-sim", "bench_sim", "list pages and ticket creations per second"),
+        ("export", "ticket-agent", "bench_export", "export 100,000 and 1,000,000 employees vs a bare client"),
+    ];
 
 pub fn run(names: &[String]) -> Result<()> {
     let selected: Vec<_> = BENCHES

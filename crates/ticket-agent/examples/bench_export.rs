@@ -1,0 +1,168 @@
+//! Benchmark: `ticket-agent export` of 100,000 and 1,000,000 simulated employees with the
+//! release binary, against a bare client that only downloads the same pages. Exits non-zero on a
+//! missed goal: rate ratio ≥ 0.8, peak memory ≤ 64 MiB and flat from one size to the other.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use easyvista_sim::{RunningSimulator, Simulator, SimulatorConfig};
+use serde_json::json;
+
+const PAGE_SIZE: usize = 1000;
+const RATIO_GOAL: f64 = 0.8;
+const MEMORY_GOAL_MIB: f64 = 64.0;
+/// How much more the larger export may use than the smaller one and still count as flat.
+const MEMORY_GROWTH_ALLOWED_MIB: f64 = 8.0;
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let binary = agent_binary();
+    let mut passed = true;
+    let mut peaks = Vec::new();
+    for employees in [100_000u64, 1_000_000] {
+        let (ok, peak) = runtime.block_on(measure(&binary, employees));
+        passed &= ok;
+        peaks.push(peak);
+    }
+    let growth = peaks[1] - peaks[0];
+    let flat = growth <= MEMORY_GROWTH_ALLOWED_MIB;
+    println!(
+        "memory growth 100,000 → 1,000,000 rows: {growth:+.1} MiB (goal ≤ {MEMORY_GROWTH_ALLOWED_MIB} MiB)"
+    );
+    passed &= flat;
+    println!("{}", if passed { "goals met" } else { "GOAL MISSED" });
+    if !passed {
+        std::process::exit(1);
+    }
+}
+
+/// One size: the bare client first, then the agent. Returns whether the goals hold and the
+/// peak memory in MiB.
+async fn measure(binary: &Path, synthetic: u64) -> (bool, f64) {
+    let config = SimulatorConfig { synthetic_employees: synthetic, ..SimulatorConfig::default() };
+    let sim = Simulator::start(config).await.expect("simulator starts");
+    let total = bare_total(&sim).await;
+
+    let bare = bare_client(&sim, total).await;
+    let dir = tempfile::tempdir().unwrap();
+    configure(&sim, dir.path());
+    let (agent, peak_kib) = run_export(binary, dir.path(), total).await;
+    let written = count_lines(&dir.path().join("export/Bench_Employees.csv"));
+    assert_eq!(written, total + 1, "every employee and the header are written");
+    sim.shutdown().await;
+
+    let ratio = agent / bare;
+    let peak = peak_kib as f64 / 1024.0;
+    println!("-- {total} employees, pages of {PAGE_SIZE}");
+    println!("bare client:  {bare:>9.0} rows/s");
+    println!("ticket-agent: {agent:>9.0} rows/s (ratio {ratio:.2}, goal ≥ {RATIO_GOAL})");
+    println!("peak memory:  {peak:>9.1} MiB   (goal ≤ {MEMORY_GOAL_MIB} MiB)");
+    (ratio >= RATIO_GOAL && peak <= MEMORY_GOAL_MIB, peak)
+}
+
+/// The release binary beside this example (`target/release/examples/…` → `target/release/`).
+fn agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.parent().and_then(Path::parent).unwrap().join("ticket-agent");
+    assert!(
+        binary.exists(),
+        "build it first: cargo build --release -p ticket-agent ({})",
+        binary.display()
+    );
+    binary
+}
+
+fn employees_url(sim: &RunningSimulator) -> String {
+    format!("{}api/v1/{}/employees", sim.server_url(), sim.account())
+}
+
+async fn bare_total(sim: &RunningSimulator) -> usize {
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(employees_url(sim))
+        .query(&[("max_rows", "1"), ("offset", "0")])
+        .basic_auth(sim.login(), Some(sim.password()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["total_record_count"].as_str().unwrap().parse().unwrap()
+}
+
+/// Downloads the same pages the export reads, one after the other, and drops them.
+async fn bare_client(sim: &RunningSimulator, total: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let url = employees_url(sim);
+    let start = Instant::now();
+    let mut offset = 0;
+    while offset < total {
+        let bytes = client
+            .get(&url)
+            .query(&[("max_rows", PAGE_SIZE), ("offset", offset)])
+            .basic_auth(sim.login(), Some(sim.password()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(!bytes.is_empty());
+        offset += PAGE_SIZE;
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn configure(sim: &RunningSimulator, dir: &Path) {
+    let settings = json!({
+        "Connections": { "Bench": {
+            "Server": sim.server_url(), "Account": sim.account(),
+            "Login": sim.login(), "Password": sim.password(),
+        }},
+        "TicketAgent": {
+            "AllowInsecureHttp": true,
+            "Export": { "OutputPath": "export", "PageSize": PAGE_SIZE },
+        },
+    });
+    std::fs::write(dir.join("appsettings.agent.json"), settings.to_string()).unwrap();
+}
+
+/// Runs `ticket-agent export --full` and returns its rate and peak resident memory (KiB), read
+/// from /proc while it runs.
+async fn run_export(binary: &Path, dir: &Path, total: usize) -> (f64, u64) {
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(binary)
+        .arg("--config")
+        .arg(dir)
+        .args(["export", "--full"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the agent starts");
+    let status_file = format!("/proc/{}/status", child.id().unwrap());
+    let mut peak = 0;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "export failed: {status}");
+            break;
+        }
+        if let Some(hwm) =
+            std::fs::read_to_string(&status_file).ok().as_deref().and_then(high_water_mark)
+        {
+            peak = peak.max(hwm);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (total as f64 / start.elapsed().as_secs_f64(), peak)
+}
+
+fn high_water_mark(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn count_lines(path: &Path) -> usize {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(path).unwrap();
+    reader.records().count()
+}
