@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 const BENCHES: &[(&str, &str, &str, &str)] =
     &[
         ("simulator", "easyvista-sim", "bench_sim", "list pages and ticket creations per second"),
+        ("follow", "ta-easyvista", "bench_follow", "one delta sync cycle over 100,000 open tickets"),
         ("export", "ticket-agent", "bench_export", "export 100,000 and 1,000,000 employees vs a bare client"),
     ];
 
