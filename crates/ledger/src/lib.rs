@@ -1,9 +1,12 @@
 //! The ledger on an embedded SQLite file: every order the agent took, its ticket and outcome.
 //! It must never lose a committed order or ticket number, and never overwrite a ticket number.
 //!
-//! One connection behind a mutex does all the work on tokio's blocking pool: one writer, every
-//! method one transaction. The file runs in WAL mode with `synchronous=FULL`, so a change that
-//! returned Ok survives a crash or a power cut.
+//! One connection on a writer thread of its own does all the work. Calls that arrive while the
+//! writer is busy are grouped into one SQLite transaction (group commit): each call still runs
+//! in a savepoint of its own, so a failing call changes nothing and spoils no other, and no call
+//! returns before the transaction holding it is committed. The file runs in WAL mode with
+//! `synchronous=FULL`, so a change that returned Ok survives a crash or a power cut, and the
+//! cost of flushing to disk is shared by every call of a group.
 //!
 //! An order decided without an assignment id (its `AssignedResourceTypeId` was unreadable) can
 //! never be reported to Identity Manager, whose result rows are keyed by that id. `unreported`
@@ -12,15 +15,15 @@
 
 mod schema;
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{
-    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Savepoint, params};
 use ta_domain::{ExternalReference, StateReport, TicketNumber, TicketOutcome};
 use ta_ports::{
     FinishedOrder, Ledger, LedgerError, NewOrder, OpenTicket, OrderRecord, OrderStage,
@@ -44,8 +47,16 @@ pub struct SqliteLedger {
 
 struct Inner {
     location: String,
-    conn: Mutex<Connection>,
+    jobs: Sender<Job>,
 }
+
+/// One call's work: it runs on the writer thread inside the group's transaction and hands back
+/// what to do once that transaction is committed (or failed to commit).
+type Job = Box<dyn FnOnce(&mut Connection) -> Finish + Send>;
+type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// At most this many calls share one transaction.
+const MAX_GROUP: usize = 256;
 
 /// Why a step inside a call failed, before the location is attached.
 enum Failure {
@@ -53,6 +64,8 @@ enum Failure {
     Ledger(LedgerError),
     /// A stored value this build cannot read back.
     Corrupt(String),
+    /// The transaction holding the call could not be committed.
+    Commit(String),
 }
 
 type Step<T> = Result<T, Failure>;
@@ -118,32 +131,79 @@ impl SqliteLedger {
             .map_err(|e| unavailable(e.to_string()))?;
         schema::migrate(&mut conn).map_err(unavailable)?;
 
-        Ok(SqliteLedger { inner: Arc::new(Inner { location, conn: Mutex::new(conn) }) })
+        let (jobs, queue) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer(conn, queue))
+            .map_err(|e| unavailable(format!("cannot start the ledger writer: {e}")))?;
+        Ok(SqliteLedger { inner: Arc::new(Inner { location, jobs }) })
     }
 
-    /// Runs one unit of work on the blocking pool, holding the connection for its duration.
+    /// Runs one unit of work on the writer thread; returns once the transaction holding it is
+    /// committed.
     async fn run<T, F>(&self, work: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Step<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        let location = inner.location.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock rolled its transaction back (the Transaction was
-            // dropped), so the connection is still sound: take it back rather than fail forever.
-            let mut conn = inner.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut conn)
-        })
-        .await;
-
-        match outcome {
+        let location = self.inner.location.clone();
+        let stopped = |reason: &str| LedgerError::Unavailable {
+            location: location.clone(),
+            reason: reason.into(),
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = work(conn);
+            Box::new(move |commit_failure: Option<&str>| {
+                let outcome = match (result, commit_failure) {
+                    (Ok(_), Some(reason)) => Err(Failure::Commit(reason.to_owned())),
+                    (result, _) => result,
+                };
+                let _ = answer.send(outcome);
+            })
+        });
+        self.inner.jobs.send(job).map_err(|_| stopped("the ledger writer has stopped"))?;
+        match answered.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(failure)) => Err(failure.into_ledger_error(&location)),
-            Err(join) => Err(LedgerError::Unavailable {
-                location,
-                reason: format!("ledger task failed: {join}"),
-            }),
+            Err(_) => Err(stopped("the ledger call failed without an answer")),
+        }
+    }
+}
+
+/// The writer thread: takes every call waiting, runs them in one transaction, commits once,
+/// then answers them all. Ends when every handle to the ledger is gone.
+fn writer(mut conn: Connection, queue: Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+
+        // Without the outer transaction (the file is locked by another process beyond the busy
+        // timeout), each call's savepoint is a transaction of its own: slower, still correct.
+        let grouped = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let mut finishes = Vec::with_capacity(group.len());
+        for job in group {
+            // A panicking call loses its answer (its caller sees an error); its savepoint was
+            // rolled back while unwinding, and the others go on.
+            if let Ok(finish) = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))) {
+                finishes.push(finish);
+            }
+        }
+        let commit_failure = if grouped {
+            conn.execute_batch("COMMIT").err().map(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                e.to_string()
+            })
+        } else {
+            None
+        };
+        for finish in finishes {
+            finish(commit_failure.as_deref());
         }
     }
 }
@@ -626,6 +686,10 @@ impl Failure {
                 location: location.to_owned(),
                 reason: format!("unreadable record: {reason}"),
             },
+            Failure::Commit(reason) => LedgerError::Unavailable {
+                location: location.to_owned(),
+                reason: format!("commit failed: {reason}"),
+            },
         }
     }
 }
@@ -679,17 +743,14 @@ impl StoredRecord {
 
 // === helpers ===
 
-/// A write transaction that takes the file's write lock at once, so it never has to be
-/// upgraded (and fail) half-way.
-fn write(conn: &mut Connection) -> Step<Transaction<'_>> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+/// A call's own savepoint inside the group's transaction (which already holds the file's write
+/// lock): committing it keeps its changes for the group, dropping it undoes them.
+fn write(conn: &mut Connection) -> Step<Savepoint<'_>> {
+    Ok(conn.savepoint()?)
 }
 
 /// The stage and ticket of an order the ledger must hold.
-fn current(
-    tx: &Transaction<'_>,
-    reference: &ExternalReference,
-) -> Step<(OrderStage, Option<String>)> {
+fn current(tx: &Connection, reference: &ExternalReference) -> Step<(OrderStage, Option<String>)> {
     let found: Option<(String, Option<String>)> = tx
         .query_row(
             "SELECT stage, ticket FROM orders WHERE reference = ?1",
@@ -702,7 +763,7 @@ fn current(
     Ok((parse_stage(&stage)?, ticket))
 }
 
-fn set_aside_unreportable(tx: &Transaction<'_>, connection: &str) -> Step<()> {
+fn set_aside_unreportable(tx: &Connection, connection: &str) -> Step<()> {
     let now = now();
     let mut update = tx.prepare(
         "UPDATE orders SET stage = 'reported', reported_at = ?2, report_location = ?3, updated_at = ?2
