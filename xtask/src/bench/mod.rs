@@ -13,6 +13,7 @@ const BENCHES: &[(&str, &str, &str, &str)] =
     &[
         ("simulator", "easyvista-sim", "bench_sim", "list pages and ticket creations per second"),
         ("follow", "ta-easyvista", "bench_follow", "one delta sync cycle over 100,000 open tickets"),
+        ("fulfill", "ticket-agent", "bench_fulfill", "10,000 orders into the simulator vs a bare client"),
         ("export", "ticket-agent", "bench_export", "export 100,000 and 1,000,000 employees vs a bare client"),
     ];
 
@@ -28,7 +29,17 @@ pub fn run(names: &[String]) -> Result<()> {
     let mut failed = Vec::new();
     for (name, package, example, what) in selected {
         println!("== {name}: {what}");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        // Some benchmarks run the package's release binaries: build those first.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(&cargo)
+            .args(["build", "--quiet", "--release", "--package", package, "--bins"])
+            .status()
+            .with_context(|| format!("cannot build {package}"))?;
+        if !built.success() {
+            failed.push(*name);
+            continue;
+        }
+        let status = Command::new(&cargo)
             .args(["run", "--quiet", "--release", "--package", package, "--example", example])
             .status()
             .with_context(|| format!("cannot start benchmark {name}"))?;

@@ -1,0 +1,164 @@
+//! Benchmark: fulfill 10,000 orders into the simulator with the release `ticket-agent` binary,
+//! against a bare client posting the same tickets at the same concurrency with no agent logic.
+//!
+//! Goals: the agent reaches at least 0.7 of the bare client's rate, with a peak memory under
+//! 100 MiB. Run with `cargo xtask bench fulfill` (which builds the binary first).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use easyvista_sim::{Simulator, SimulatorConfig};
+use futures::StreamExt;
+use serde_json::json;
+
+const ORDERS: usize = 10_000;
+const PER_FILE: usize = 500;
+const CONCURRENCY: usize = 8;
+const RATIO_GOAL: f64 = 0.7;
+const MEMORY_GOAL_MIB: f64 = 100.0;
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let passed = runtime.block_on(bench());
+    std::process::exit(if passed { 0 } else { 1 });
+}
+
+async fn bench() -> bool {
+    let binary = agent_binary();
+    let sim = Simulator::start(SimulatorConfig::default()).await.expect("simulator");
+
+    let bare = bare_client(&sim).await;
+    sim.admin().reset();
+
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &sim);
+    let (agent, peak_kib) = run_agent(&binary, dir.path()).await;
+    let created = sim.admin().tickets().len();
+    assert_eq!(created, ORDERS, "the agent opened one ticket per order");
+
+    let ratio = agent / bare;
+    let peak_mib = peak_kib as f64 / 1024.0;
+    println!("bare client:  {bare:>8.0} tickets/s ({ORDERS} creates, concurrency {CONCURRENCY})");
+    println!("ticket-agent: {agent:>8.0} orders/s  (ratio {ratio:.2}, goal ≥ {RATIO_GOAL})");
+    println!("peak memory:  {peak_mib:>8.1} MiB      (goal < {MEMORY_GOAL_MIB} MiB)");
+    let passed = ratio >= RATIO_GOAL && peak_mib < MEMORY_GOAL_MIB;
+    println!("{}", if passed { "goals met" } else { "GOAL MISSED" });
+    passed
+}
+
+/// The release binary beside this example (`target/release/examples/…` → `target/release/`).
+fn agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.parent().and_then(Path::parent).unwrap().join("ticket-agent");
+    assert!(
+        binary.exists(),
+        "build it first: cargo build --release -p ticket-agent ({})",
+        binary.display()
+    );
+    binary
+}
+
+/// Posts the same tickets the agent will, with nothing else around them.
+async fn bare_client(sim: &easyvista_sim::RunningSimulator) -> f64 {
+    let client = reqwest::Client::new();
+    let url = format!("{}requests", sim.base_url());
+    let start = Instant::now();
+    let statuses: Vec<u16> = futures::stream::iter(0..ORDERS)
+        .map(|i| {
+            let body = json!({"requests": [{
+                "catalog_code": "27",
+                "title": format!("Create building badge for User {i}"),
+                "description": format!("Please set up the building badge of User {i}.\n - badgeNumber: B-{i}\n - site: Paris"),
+                "urgency_id": "3", "severity_id": "3", "impact_id": "4",
+                "recipient_id": "2", "origin": "3",
+                "external_reference": format!("BARE-{i}"),
+            }]});
+            let request = client.post(&url).basic_auth(sim.login(), Some(sim.password())).json(&body);
+            async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 201), "every bare create succeeded");
+    ORDERS as f64 / start.elapsed().as_secs_f64()
+}
+
+fn write_config(dir: &Path, sim: &easyvista_sim::RunningSimulator) {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for file in [
+        "mappings.xml",
+        "templates/BadgeTitle.txt",
+        "templates/BadgeDescription.txt",
+        "templates/PayrollTitle.txt",
+        "templates/PayrollDescription.txt",
+    ] {
+        std::fs::create_dir_all(dir.join(file).parent().unwrap()).unwrap();
+        std::fs::copy(examples.join(file), dir.join(file)).unwrap();
+    }
+    let mut settings: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(examples.join("appsettings.agent.json")).unwrap(),
+    )
+    .unwrap();
+    settings["Connections"]["EasyVistaManual"] = json!({
+        "Server": sim.server_url(), "Account": sim.account(), "Login": sim.login(), "Password": sim.password(),
+    });
+    settings["TicketAgent"]["Concurrency"] = json!(CONCURRENCY);
+    std::fs::write(dir.join("appsettings.agent.json"), settings.to_string()).unwrap();
+
+    let orders = dir.join("work/orders/EasyVistaManual");
+    std::fs::create_dir_all(&orders).unwrap();
+    for file in 0..ORDERS / PER_FILE {
+        let list: Vec<_> = (0..PER_FILE)
+            .map(|i| {
+                let n = file * PER_FILE + i;
+                json!({
+                    "AssignedResourceTypeId": (1_000_000 + n).to_string(),
+                    "ChangeType": "Added",
+                    "WorkflowInstanceId": n.to_string(),
+                    "Owner": { "Id": (20_000 + n).to_string(), "InternalDisplayName": format!("User {n}"), "EVEmployeeId": "2" },
+                    "ResourceType": { "Id": "-41", "Identifier": "Badge_User_NominativeUser",
+                                      "SourceEntityType": { "Id": "51", "Identifier": "Directory_User" } },
+                    "Changes": { "badgeNumber": format!("B-{n}"), "site": "Paris" },
+                    "Resource": {}
+                })
+            })
+            .collect();
+        let text = json!({ "ProvisioningOrdersList": list }).to_string();
+        std::fs::write(orders.join(format!("orders-{file:03}.json")), text).unwrap();
+    }
+}
+
+/// Runs `ticket-agent fulfill` and returns its rate and peak resident memory (KiB), read from
+/// /proc while it runs.
+async fn run_agent(binary: &Path, dir: &Path) -> (f64, u64) {
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(binary)
+        .arg("--config")
+        .arg(dir)
+        .arg("fulfill")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("agent starts");
+    let status_file = format!("/proc/{}/status", child.id().unwrap());
+    let mut peak = 0;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "fulfill failed: {status}");
+            break;
+        }
+        if let Some(hwm) =
+            std::fs::read_to_string(&status_file).ok().as_deref().and_then(high_water_mark)
+        {
+            peak = peak.max(hwm);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (ORDERS as f64 / start.elapsed().as_secs_f64(), peak)
+}
+
+fn high_water_mark(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
