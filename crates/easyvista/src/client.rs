@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use ta_domain::{ExternalReference, TicketDraft, TicketNumber};
 use ta_ports::{
-    EntityQuery, EntitySource, FollowReport, FollowRequest, OpenedTicket, RecordStream,
+    EntityQuery, EntitySource, FollowReport, FollowRequest, OpenedTicket, PageStream, RecordStream,
     TicketingBackend, TicketingError,
 };
 use tracing::{info, warn};
@@ -108,6 +108,51 @@ impl EasyVistaClient {
         }))
     }
 
+    /// The records of a list resource or saved view a page at a time, the next page read while
+    /// this one is handled; records older than `updated_since` are left out as by
+    /// [`EasyVistaClient::stream`].
+    pub fn stream_pages(
+        &self,
+        query: &EntityQuery,
+    ) -> Result<
+        impl futures::Stream<Item = Result<Vec<crate::records::Record>, EasyVistaError>>
+        + Send
+        + 'static,
+        EasyVistaError,
+    > {
+        let url = self.query_url(query)?;
+        let page_size =
+            if query.page_size == 0 { self.inner.config.page_size } else { query.page_size };
+        let since = match &query.updated_since {
+            Some(text) => Some(crate::follow::parse_stamp(text).ok_or_else(|| {
+                EasyVistaError::config(
+                    "updated_since",
+                    Some(text),
+                    "not a timestamp with an offset",
+                )
+            })?),
+            None => None,
+        };
+        let pages = crate::records::stream_pages(
+            self.inner.transport.clone(),
+            Arc::new(Cost::default()),
+            url,
+            page_size,
+        );
+        // The server may ignore the range filter: check it here too.
+        Ok(crate::records::read_ahead(pages).map(move |page| {
+            let mut records = page?;
+            if let Some(since) = since {
+                records.retain(|record| {
+                    crate::records::text_field(record, "last_update")
+                        .and_then(crate::follow::parse_stamp)
+                        .is_none_or(|updated| updated >= since)
+                });
+            }
+            Ok(records)
+        }))
+    }
+
     fn query_url(&self, query: &EntityQuery) -> Result<Url, EasyVistaError> {
         let mut url = self.inner.transport.resource_url(&query.resource)?;
         {
@@ -191,6 +236,19 @@ impl EntitySource for EasyVistaClient {
         match self.stream(&query) {
             Ok(records) => {
                 records.map(move |item| item.map_err(|e| entity_error(&resource, e))).boxed()
+            }
+            Err(error) => {
+                futures::stream::once(futures::future::ready(Err(entity_error(&resource, error))))
+                    .boxed()
+            }
+        }
+    }
+
+    fn pages(&self, query: EntityQuery) -> PageStream {
+        let resource = query.resource.clone();
+        match self.stream_pages(&query) {
+            Ok(pages) => {
+                pages.map(move |page| page.map_err(|e| entity_error(&resource, e))).boxed()
             }
             Err(error) => {
                 futures::stream::once(futures::future::ready(Err(entity_error(&resource, error))))

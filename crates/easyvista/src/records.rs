@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde_json::{Map, Value};
 use tracing::debug;
 use url::Url;
@@ -44,17 +44,7 @@ pub(crate) fn stream_records(
     url: Url,
     page_size: usize,
 ) -> impl Stream<Item = Result<Record, EasyVistaError>> + Send + 'static {
-    let pager = Pager {
-        transport,
-        cost,
-        url,
-        page_size: page_size.max(1),
-        offset: 0,
-        next_url: None,
-        buffer: VecDeque::new(),
-        done: false,
-        last_page: None,
-    };
+    let pager = Pager::new(transport, cost, url, page_size);
     futures::stream::try_unfold(pager, |mut pager| async move {
         loop {
             if let Some(record) = pager.buffer.pop_front() {
@@ -68,7 +58,76 @@ pub(crate) fn stream_records(
     })
 }
 
+/// The same records as [`stream_records`], a page at a time (never an empty page).
+pub(crate) fn stream_pages(
+    transport: Arc<Transport>,
+    cost: Arc<Cost>,
+    url: Url,
+    page_size: usize,
+) -> impl Stream<Item = Result<Vec<Record>, EasyVistaError>> + Send + 'static {
+    let pager = Pager::new(transport, cost, url, page_size);
+    futures::stream::try_unfold(pager, |mut pager| async move {
+        while !pager.done {
+            pager.fetch().await?;
+            if !pager.buffer.is_empty() {
+                let page = Vec::from(std::mem::take(&mut pager.buffer));
+                return Ok(Some((page, pager)));
+            }
+        }
+        Ok(None)
+    })
+}
+
+/// Drives `pages` on a task of its own, so the next page is fetched and parsed while the reader
+/// handles this one. At most one page waits for the reader besides the one being read; the task
+/// stops when the reader drops the stream.
+pub(crate) fn read_ahead<T: Send + 'static>(
+    pages: impl Stream<Item = T> + Send + 'static,
+) -> impl Stream<Item = T> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let start = Some((pages, sender));
+    futures::stream::unfold((receiver, start, None), |(mut receiver, mut start, task)| async move {
+        // Started on the first read, so the stream can be built outside a runtime.
+        let task = task.or_else(|| {
+            let (pages, sender) = start.take()?;
+            Some(AbortOnDrop(tokio::spawn(async move {
+                let mut pages = std::pin::pin!(pages);
+                while let Some(page) = pages.next().await {
+                    if sender.send(page).await.is_err() {
+                        break;
+                    }
+                }
+            })))
+        });
+        let page = receiver.recv().await?;
+        Some((page, (receiver, start, task)))
+    })
+}
+
+/// Stops the read-ahead task once its reader is gone.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Pager {
+    fn new(transport: Arc<Transport>, cost: Arc<Cost>, url: Url, page_size: usize) -> Pager {
+        Pager {
+            transport,
+            cost,
+            url,
+            page_size: page_size.max(1),
+            offset: 0,
+            next_url: None,
+            buffer: VecDeque::new(),
+            done: false,
+            last_page: None,
+        }
+    }
+
     async fn fetch(&mut self) -> Result<(), EasyVistaError> {
         let url = match self.next_url.take() {
             Some(next) => next,

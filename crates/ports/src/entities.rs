@@ -1,5 +1,6 @@
 //! Reference data read page by page from the service desk, for export.
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Map, Value};
 
@@ -8,6 +9,9 @@ pub type Record = Map<String, Value>;
 
 /// Records arriving one at a time, fetched page by page behind the scenes.
 pub type RecordStream = BoxStream<'static, Result<Record, EntityError>>;
+
+/// Records arriving a page at a time, in the order the service desk lists them.
+pub type PageStream = BoxStream<'static, Result<Vec<Record>, EntityError>>;
 
 /// What to read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,6 +33,19 @@ pub trait EntitySource: Send + Sync {
     /// Streams the records of a query without holding more than a page at a time. The stream
     /// owns what it needs, so it can outlive the borrow of the source.
     fn records(&self, query: EntityQuery) -> RecordStream;
+
+    /// The same records as [`EntitySource::records`], a page at a time, so a reader that
+    /// handles many rows pays per page rather than per record. A source may fetch the next
+    /// page while this one is handled, but holds at most one page ahead. By default, the
+    /// records regrouped in pages of at most `page_size` (100 when 0); a
+    /// failure ends the stream.
+    fn pages(&self, query: EntityQuery) -> PageStream {
+        let size = if query.page_size == 0 { 100 } else { query.page_size };
+        self.records(query)
+            .ready_chunks(size)
+            .map(|chunk| chunk.into_iter().collect::<Result<Vec<_>, _>>())
+            .boxed()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

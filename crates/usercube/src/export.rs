@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use ta_ports::{ExportCookie, ExportSink, StoreError, TableWriter};
+use ta_ports::{ExportCookie, ExportSink, RowBatch, StoreError, TableWriter};
 
 use crate::files::{blocking, store_error, sync_folder};
 
@@ -175,6 +175,19 @@ impl TableWriter for CsvTable {
         written.map_err(|e| self.failed(e))
     }
 
+    /// Cells are written straight from the batch's buffer: no string per cell.
+    async fn write_batch(&mut self, batch: RowBatch) -> Result<(), StoreError> {
+        let mut csv = self.csv.take().ok_or_else(|| self.failed("the table is closed"))?;
+        let (csv, written) = tokio::task::spawn_blocking(move || {
+            let written = batch.rows().try_for_each(|row| csv.write_record(row));
+            (csv, written)
+        })
+        .await
+        .map_err(|e| self.failed(format!("file task failed: {e}")))?;
+        self.csv = Some(csv);
+        written.map_err(|e| self.failed(e))
+    }
+
     async fn commit(&mut self) -> Result<String, StoreError> {
         let csv = self.csv.take().ok_or_else(|| self.failed("the table is closed"))?;
         let (folder, temporary, target) =
@@ -258,6 +271,13 @@ mod tests {
             ])
             .await
             .unwrap();
+        let mut batch = RowBatch::new(3);
+        for cell in ["4", "tab\there", "ok"] {
+            batch.cell_buffer().push_str(cell);
+            batch.end_cell();
+        }
+        batch.end_row();
+        table.write_batch(batch).await.unwrap();
         let location = table.commit().await.unwrap();
 
         let path = dir.path().join("EasyVistaExport_Employees.csv");
@@ -265,7 +285,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "ID,NAME,NOTE\r\n1,\"Morley, Frédérique\",\"said \"\"hi\"\"\"\r\n2,Nguyễn Linh 李,\"two\nlines\"\r\n3,,plain\r\n"
+            "ID,NAME,NOTE\r\n1,\"Morley, Frédérique\",\"said \"\"hi\"\"\"\r\n2,Nguyễn Linh 李,\"two\nlines\"\r\n3,,plain\r\n4,tab\there,ok\r\n"
         );
         let mut reader = csv::Reader::from_path(&path).unwrap();
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
