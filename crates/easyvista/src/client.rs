@@ -12,7 +12,7 @@ use ta_ports::{
     EntityQuery, EntitySource, FollowReport, FollowRequest, OpenedTicket, PageStream, RecordStream,
     TicketingBackend, TicketingError,
 };
-use tracing::{info, warn};
+use tracing::{debug, warn};
 use url::Url;
 
 use crate::config::{EasyVistaConfig, api_root, authorization, http_client};
@@ -225,7 +225,7 @@ impl TicketingBackend for EasyVistaClient {
             .total
             .map(|t| format!("{t} tickets"))
             .unwrap_or_else(|| "tickets readable".to_owned());
-        info!(connection = %self.api_root(), "connection checked");
+        debug!(connection = %self.api_root(), "connection checked");
         Ok(format!("EasyVista at {} ({total})", self.api_root()))
     }
 }

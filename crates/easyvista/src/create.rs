@@ -8,7 +8,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use ta_domain::{CatalogRef, ExternalReference, RecipientKind, TicketDraft, TicketNumber};
 use ta_ports::OpenedTicket;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use crate::client::EasyVistaClient;
 use crate::error::{EasyVistaError, key_ci};
@@ -64,7 +64,7 @@ impl EasyVistaClient {
                     }
                     match self.find_reference(reference, &cost).await {
                         Ok(Some(number)) => {
-                            info!(order = %reference, ticket = %number, "ticket adopted after an unconfirmed create");
+                            debug!(order = %reference, ticket = %number, "unconfirmed create found by its reference");
                             return Ok(OpenedTicket { number, adopted: true });
                         }
                         // A 590 that created nothing is a rejection: say why.
@@ -191,7 +191,7 @@ impl EasyVistaClient {
         let href = answer.as_object().and_then(|a| key_ci(a, "HREF")).and_then(Value::as_str);
         match href.map(TicketNumber::from_href) {
             Some(Ok(number)) => {
-                info!(order = %reference, ticket = %number, "ticket opened");
+                debug!(order = %reference, ticket = %number, "create answered with a ticket");
                 Ok(OpenedTicket { number, adopted: false })
             }
             _ => {

@@ -258,7 +258,7 @@ impl EasyVistaClient {
                 "the answer is not a ticket",
             )),
             Err(EasyVistaError::NotFound { .. }) => {
-                info!(ticket = %ticket, "ticket not found in EasyVista; reported lost");
+                debug!(ticket = %ticket, "ticket not found in EasyVista; read as lost");
                 Ok(TicketObservation {
                     ticket,
                     outcome: TicketOutcome::Lost,

@@ -131,6 +131,7 @@ impl Transport {
         cost: &Cost,
     ) -> Result<Value, EasyVistaError> {
         let what = self.describe(&method, url);
+        let route = self.route(&method, url);
         cost.0.fetch_add(1, Ordering::Relaxed);
         self.sent.fetch_add(1, Ordering::Relaxed);
 
@@ -142,11 +143,40 @@ impl Transport {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| transport_error(&what, e))?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| transport_error(&what, e))?;
+        let started = Instant::now();
+        let answer = async {
+            let response = request.send().await.map_err(|e| transport_error(&what, e))?;
+            let status = response.status();
+            let retry_after = retry_after(response.headers());
+            let bytes = response.bytes().await.map_err(|e| transport_error(&what, e))?;
+            Ok::<_, EasyVistaError>((status, bytes, retry_after))
+        }
+        .await;
+        let outcome = match &answer {
+            Ok((status, ..)) => status.as_u16().to_string(),
+            Err(EasyVistaError::Timeout { .. }) => "timeout".to_owned(),
+            Err(EasyVistaError::Tls { .. }) => "tls".to_owned(),
+            Err(EasyVistaError::Unreachable { .. }) => "unreachable".to_owned(),
+            Err(_) => "connection_lost".to_owned(),
+        };
+        metrics::histogram!("ta_easyvista_request_duration_seconds", "route" => route.clone())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("ta_easyvista_requests_total", "route" => route, "status" => outcome)
+            .increment(1);
+        let (status, bytes, retry_after) = answer?;
         classify(what, status, &bytes, retry_after)
+    }
+
+    /// The route of a request for metrics, without ids or query: `GET requests/{id}`.
+    fn route(&self, method: &Method, url: &Url) -> String {
+        let path = url.path().strip_prefix(self.root.path()).unwrap_or(url.path());
+        let mut segments = path.split('/').filter(|s| !s.is_empty());
+        let resource = segments.next().unwrap_or("");
+        match (segments.next(), segments.next()) {
+            (None, _) => format!("{method} {resource}"),
+            (Some(_), None) => format!("{method} {resource}/{{id}}"),
+            (Some(_), Some(sub)) => format!("{method} {resource}/{{id}}/{sub}"),
+        }
     }
 
     /// `GET requests`: the method and the path under the root, without the query.

@@ -218,8 +218,8 @@ impl Ledger for SqliteLedger {
             let mut added = 0;
             {
                 let mut sequence: i64 =
-                    tx.query_row("SELECT IFNULL(MAX(sequence), 0) + 1 FROM orders", [], |row| row.get(0))?;
-                let mut insert = tx.prepare(
+                    tx.prepare_cached("SELECT IFNULL(MAX(sequence), 0) + 1 FROM orders")?.query_row([], |row| row.get(0))?;
+                let mut insert = tx.prepare_cached(
                     "INSERT INTO orders (reference, sequence, connection, delivery, position, assignment_id,
                         resource_type, change_type, owner_id, owner_type, order_json, stage, state, message,
                         attempts, created_at, updated_at)
@@ -309,12 +309,12 @@ impl Ledger for SqliteLedger {
                 )));
             }
 
-            let attempts: u32 = tx.query_row(
-                "UPDATE orders SET stage = 'creating', attempts = attempts + 1, updated_at = ?2
+            let attempts: u32 = tx
+                .prepare_cached(
+                    "UPDATE orders SET stage = 'creating', attempts = attempts + 1, updated_at = ?2
                  WHERE reference = ?1 RETURNING attempts",
-                params![reference.as_str(), now()],
-                |row| row.get(0),
-            )?;
+                )?
+                .query_row(params![reference.as_str(), now()], |row| row.get(0))?;
             tx.commit()?;
             tracing::debug!(order = %reference, attempts, "create begun");
             Ok(attempts)
@@ -348,10 +348,8 @@ impl Ledger for SqliteLedger {
             }
 
             let now = now();
-            tx.execute(
-                "UPDATE orders SET ticket = ?2, stage = 'open', opened_at = ?3, updated_at = ?3, last_error = NULL
-                 WHERE reference = ?1",
-                params![reference.as_str(), ticket.as_str(), now],
+            tx.prepare_cached("UPDATE orders SET ticket = ?2, stage = 'open', opened_at = ?3, updated_at = ?3, last_error = NULL
+                 WHERE reference = ?1")?.execute(params![reference.as_str(), ticket.as_str(), now],
             )?;
             tx.commit()?;
             tracing::debug!(order = %reference, ticket = %ticket, "ticket recorded");
@@ -378,14 +376,10 @@ impl Ledger for SqliteLedger {
             }
 
             match &report {
-                Some(report) => tx.execute(
-                    "UPDATE orders SET stage = 'finished', state = ?2, message = ?3, last_error = ?4, updated_at = ?5
-                     WHERE reference = ?1",
-                    params![reference.as_str(), report.state.name(), report.message, error, now()],
+                Some(report) => tx.prepare_cached("UPDATE orders SET stage = 'finished', state = ?2, message = ?3, last_error = ?4, updated_at = ?5
+                     WHERE reference = ?1")?.execute(params![reference.as_str(), report.state.name(), report.message, error, now()],
                 )?,
-                None => tx.execute(
-                    "UPDATE orders SET last_error = ?2, updated_at = ?3 WHERE reference = ?1",
-                    params![reference.as_str(), error, now()],
+                None => tx.prepare_cached("UPDATE orders SET last_error = ?2, updated_at = ?3 WHERE reference = ?1")?.execute(params![reference.as_str(), error, now()],
                 )?,
             };
             tx.commit()?;
@@ -447,10 +441,8 @@ impl Ledger for SqliteLedger {
                 )));
             }
 
-            tx.execute(
-                "UPDATE orders SET stage = 'finished', outcome = ?2, state = ?3, message = ?4, updated_at = ?5
-                 WHERE reference = ?1",
-                params![reference.as_str(), outcome.as_str(), report.state.name(), report.message, now()],
+            tx.prepare_cached("UPDATE orders SET stage = 'finished', outcome = ?2, state = ?3, message = ?4, updated_at = ?5
+                 WHERE reference = ?1")?.execute(params![reference.as_str(), outcome.as_str(), report.state.name(), report.message, now()],
             )?;
             tx.commit()?;
             tracing::debug!(order = %reference, %outcome, state = %report.state, "order finished");
@@ -472,7 +464,7 @@ impl Ledger for SqliteLedger {
             let at = timestamp(at);
             {
                 let mut update =
-                    tx.prepare("UPDATE orders SET last_poll = ?2 WHERE reference = ?1")?;
+                    tx.prepare_cached("UPDATE orders SET last_poll = ?2 WHERE reference = ?1")?;
                 for reference in &references {
                     update.execute(params![reference.as_str(), at])?;
                 }
@@ -493,7 +485,7 @@ impl Ledger for SqliteLedger {
 
             let mut finished = Vec::new();
             {
-                let mut query = tx.prepare(
+                let mut query = tx.prepare_cached(
                     "SELECT reference, assignment_id, state, message, change_type, owner_id, owner_type, batch
                      FROM orders WHERE connection = ?1 AND stage = 'finished' ORDER BY sequence",
                 )?;
@@ -543,9 +535,7 @@ impl Ledger for SqliteLedger {
                         )));
                     }
                 }
-                tx.execute(
-                    "UPDATE orders SET batch = ?2, updated_at = ?3 WHERE reference = ?1 AND batch IS NULL",
-                    params![reference.as_str(), batch, now],
+                tx.prepare_cached("UPDATE orders SET batch = ?2, updated_at = ?3 WHERE reference = ?1 AND batch IS NULL")?.execute(params![reference.as_str(), batch, now],
                 )?;
             }
             tx.commit()?;
@@ -576,10 +566,8 @@ impl Ledger for SqliteLedger {
                         )));
                     }
                 }
-                tx.execute(
-                    "UPDATE orders SET stage = 'reported', reported_at = ?2, report_location = ?3, updated_at = ?2
-                     WHERE reference = ?1",
-                    params![reference.as_str(), now, location],
+                tx.prepare_cached("UPDATE orders SET stage = 'reported', reported_at = ?2, report_location = ?3, updated_at = ?2
+                     WHERE reference = ?1")?.execute(params![reference.as_str(), now, location],
                 )?;
             }
             tx.commit()?;
@@ -593,11 +581,8 @@ impl Ledger for SqliteLedger {
         let connection = connection.to_owned();
         self.run(move |conn| {
             let stored: Option<Option<String>> = conn
-                .query_row(
-                    "SELECT watermark FROM watermarks WHERE connection = ?1",
-                    [&connection],
-                    |row| row.get(0),
-                )
+                .prepare_cached("SELECT watermark FROM watermarks WHERE connection = ?1")?
+                .query_row([&connection], |row| row.get(0))
                 .optional()?;
             Ok(stored.flatten())
         })
@@ -611,10 +596,8 @@ impl Ledger for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let connection = connection.to_owned();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO watermarks (connection, watermark, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (connection) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at",
-                params![connection, watermark, now()],
+            conn.prepare_cached("INSERT INTO watermarks (connection, watermark, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (connection) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at")?.execute(params![connection, watermark, now()],
             )?;
             Ok(())
         })
@@ -752,11 +735,8 @@ fn write(conn: &mut Connection) -> Step<Savepoint<'_>> {
 /// The stage and ticket of an order the ledger must hold.
 fn current(tx: &Connection, reference: &ExternalReference) -> Step<(OrderStage, Option<String>)> {
     let found: Option<(String, Option<String>)> = tx
-        .query_row(
-            "SELECT stage, ticket FROM orders WHERE reference = ?1",
-            [reference.as_str()],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .prepare_cached("SELECT stage, ticket FROM orders WHERE reference = ?1")?
+        .query_row([reference.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let (stage, ticket) =
         found.ok_or_else(|| Failure::Ledger(LedgerError::UnknownOrder(reference.to_string())))?;
@@ -765,7 +745,7 @@ fn current(tx: &Connection, reference: &ExternalReference) -> Step<(OrderStage, 
 
 fn set_aside_unreportable(tx: &Connection, connection: &str) -> Step<()> {
     let now = now();
-    let mut update = tx.prepare(
+    let mut update = tx.prepare_cached(
         "UPDATE orders SET stage = 'reported', reported_at = ?2, report_location = ?3, updated_at = ?2
          WHERE connection = ?1 AND stage = 'finished' AND (assignment_id IS NULL OR assignment_id = '')
          RETURNING reference, state",

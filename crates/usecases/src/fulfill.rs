@@ -19,12 +19,16 @@ use ta_ports::{
     Ledger, LedgerError, NewOrder, OrderSource, OrderStage, PendingOrder, ResultSink,
     TicketingBackend, TicketingError,
 };
+use tokio::sync::Semaphore;
 use tracing::{debug, error, info, warn};
 
 use crate::draft::{DraftSettings, draft_for};
 use crate::mappings::MappingSet;
 use crate::results::publish_results;
 use crate::stop::StopSignal;
+
+/// How many orders may be in progress per call slot: the others wait for the ledger meanwhile.
+const LEDGER_OVERLAP: usize = 4;
 
 /// Everything one connection's fulfill cycle works with.
 #[derive(Clone)]
@@ -228,6 +232,9 @@ impl Fulfill {
         }
         debug!(connection = %self.connection, orders = pending.len(), "opening tickets");
 
+        // At most `concurrency` calls to the service desk at once; more orders than that are in
+        // progress, so that while some wait for the ledger the calls keep going.
+        let calls = Semaphore::new(self.concurrency.max(1));
         // Once the service desk refuses our credentials, sending more creates is pointless.
         let refused_flag = AtomicBool::new(false);
         let mut results = futures::stream::iter(pending)
@@ -236,8 +243,8 @@ impl Fulfill {
                     !self.stop.is_stopped() && !refused_flag.load(Ordering::SeqCst),
                 )
             })
-            .map(|order| self.open_one(order))
-            .buffer_unordered(self.concurrency.max(1));
+            .map(|order| self.open_one(order, &calls))
+            .buffer_unordered(self.concurrency.max(1) * LEDGER_OVERLAP);
         let mut refused = None;
         while let Some(result) = results.next().await {
             match result? {
@@ -260,7 +267,11 @@ impl Fulfill {
         }
     }
 
-    async fn open_one(&self, pending: PendingOrder) -> Result<CreateResult, CycleError> {
+    async fn open_one(
+        &self,
+        pending: PendingOrder,
+        calls: &Semaphore,
+    ) -> Result<CreateResult, CycleError> {
         let reference = &pending.reference;
         let order = match serde_json::from_str::<Value>(&pending.order_json)
             .map_err(|e| e.to_string())
@@ -288,7 +299,11 @@ impl Fulfill {
         // A create may have been sent before (the agent stopped, or the answer was lost): the
         // ticket may exist, so look for it before sending anything.
         if pending.stage == OrderStage::Creating {
-            match self.backend.find_by_external_reference(reference).await {
+            let found = {
+                let _call = calls.acquire().await;
+                self.backend.find_by_external_reference(reference).await
+            };
+            match found {
                 Ok(Some(ticket)) => {
                     self.ledger.ticket_opened(reference, &ticket).await?;
                     self.count_opened("adopted");
@@ -301,7 +316,11 @@ impl Fulfill {
         }
 
         let attempt = self.ledger.begin_create(reference).await?;
-        match self.backend.open_ticket(&draft).await {
+        let opened = {
+            let _call = calls.acquire().await;
+            self.backend.open_ticket(&draft).await
+        };
+        match opened {
             Ok(opened) => {
                 self.ledger.ticket_opened(reference, &opened.number).await?;
                 let verb = if opened.adopted { "ticket adopted" } else { "ticket opened" };
