@@ -227,3 +227,36 @@ async fn an_unreadable_updated_since_is_refused() {
     let error = client.records(q).try_collect::<Vec<_>>().await.unwrap_err();
     assert!(error.to_string().contains("updated_since"), "{error}");
 }
+
+#[tokio::test]
+async fn pages_hold_the_same_records_as_the_record_stream() {
+    let fake = Fake { tickets: Arc::new(fake_tickets(250)), ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+    let pages: Vec<_> = client.pages(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [100, 100, 50]);
+    let records: Vec<_> = client.records(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(pages.concat(), records);
+
+    let ignoring =
+        Fake { tickets: Arc::new(fake_tickets(250)), ignore_everything: true, ..Fake::default() };
+    let client = start_fake(ignoring.clone()).await;
+    let pages: Vec<_> = client.pages(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [250]);
+    assert_eq!(ignoring.calls.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn pages_are_read_at_most_one_ahead_of_the_reader() {
+    let fake = Fake { tickets: Arc::new(fake_tickets(1000)), ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+    let mut pages = client.pages(query("requests", 10));
+    let first = futures::StreamExt::next(&mut pages).await.unwrap().unwrap();
+    assert_eq!(first.len(), 10);
+    // Give the read-ahead task time to run as far as it can.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let calls = fake.calls.load(Ordering::Relaxed);
+    assert!(calls <= 3, "{calls} pages requested while the reader holds one");
+    drop(pages);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(fake.calls.load(Ordering::Relaxed), calls, "reading stops with the reader");
+}
