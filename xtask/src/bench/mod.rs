@@ -9,13 +9,22 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// (name, package, example, what it measures)
-const BENCHES: &[(&str, &str, &str, &str)] =
-    &[
-        ("simulator", "easyvista-sim", "bench_sim", "list pages and ticket creations per second"),
-        ("follow", "ta-easyvista", "bench_follow", "one delta sync cycle over 100,000 open tickets"),
-        ("fulfill", "ticket-agent", "bench_fulfill", "10,000 orders into the simulator vs a bare client"),
-        ("export", "ticket-agent", "bench_export", "export 100,000 and 1,000,000 employees vs a bare client"),
-    ];
+const BENCHES: &[(&str, &str, &str, &str)] = &[
+    ("simulator", "easyvista-sim", "bench_sim", "list pages and ticket creations per second"),
+    ("follow", "ta-easyvista", "bench_follow", "one delta sync cycle over 100,000 open tickets"),
+    (
+        "fulfill",
+        "ticket-agent",
+        "bench_fulfill",
+        "10,000 orders into the simulator vs a bare client",
+    ),
+    (
+        "export",
+        "ticket-agent",
+        "bench_export",
+        "export 100,000 and 1,000,000 employees vs a bare client",
+    ),
+];
 
 pub fn run(names: &[String]) -> Result<()> {
     let selected: Vec<_> = BENCHES
