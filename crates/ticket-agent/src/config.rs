@@ -49,10 +49,6 @@ pub struct AgentSection {
     pub shutdown_grace_seconds: u64,
     /// The optional HTTP endpoint: health and metrics.
     pub http: crate::service::HttpSection,
-    /// The connection settings given in `TicketAgent` itself, defaults for every connection
-    /// (read separately from the same section, so key case stays free).
-    #[serde(skip)]
-    pub defaults: ConnectionOptions,
     pub connections: BTreeMap<String, ConnectionOptions>,
 }
 
@@ -94,7 +90,6 @@ impl Default for AgentSection {
             jitter_percent: 10,
             shutdown_grace_seconds: 30,
             http: crate::service::HttpSection::default(),
-            defaults: ConnectionOptions::default(),
             connections: BTreeMap::new(),
         }
     }
@@ -135,8 +130,7 @@ impl Config {
     }
 
     pub fn from_settings(dir: &Path, settings: SettingsTree) -> Result<Config> {
-        let mut agent: AgentSection = settings.section(AGENT_SECTION)?.unwrap_or_default();
-        agent.defaults = settings.section(AGENT_SECTION)?.unwrap_or_default();
+        let agent: AgentSection = settings.section(AGENT_SECTION)?.unwrap_or_default();
         let failure_state: ProvisioningState = agent
             .failure_state
             .parse()
@@ -187,42 +181,10 @@ impl Config {
         Ok(())
     }
 
-    fn options_for(&self, id: &str) -> ConnectionOptions {
-        let own = self
-            .agent
-            .connections
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(id))
-            .map(|(_, options)| options.clone())
-            .unwrap_or_default();
-        let d = &self.agent.defaults;
-        ConnectionOptions {
-            orders_path: own.orders_path.or_else(|| d.orders_path.clone()),
-            results_path: own.results_path.or_else(|| d.results_path.clone()),
-            orders_settle_milliseconds: own
-                .orders_settle_milliseconds
-                .or(d.orders_settle_milliseconds),
-            recipient_field: own.recipient_field.or_else(|| d.recipient_field.clone()),
-            origin: own.origin.or_else(|| d.origin.clone()),
-            closed_status_guids: own.closed_status_guids.or_else(|| d.closed_status_guids.clone()),
-            canceled_status_guids: own
-                .canceled_status_guids
-                .or_else(|| d.canceled_status_guids.clone()),
-            rejected_status_guids: own
-                .rejected_status_guids
-                .or_else(|| d.rejected_status_guids.clone()),
-            allow_insecure_http: own.allow_insecure_http.or(d.allow_insecure_http),
-            ca_bundle: own.ca_bundle.or_else(|| d.ca_bundle.clone()),
-            connect_timeout_seconds: own.connect_timeout_seconds.or(d.connect_timeout_seconds),
-            request_timeout_seconds: own.request_timeout_seconds.or(d.request_timeout_seconds),
-            page_size: own.page_size.or(d.page_size),
-        }
-    }
-
     /// Resolves one connection: its folders, how drafts are addressed, how EasyVista is reached.
     pub fn plan(&self, id: &str) -> Result<ConnectionPlan> {
         let settings = self.settings.connection(id)?;
-        let options = self.options_for(&settings.id);
+        let options = connection_options(&self.settings, &settings.id)?;
         let setting = |key: &str| {
             format!("{AGENT_SECTION}:Connections:{}:{key} (or {AGENT_SECTION}:{key})", settings.id)
         };
@@ -244,58 +206,13 @@ impl Config {
             None => RecipientKind::default(),
         };
 
-        let required = |value: Option<String>, key: &str| {
-            value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-                anyhow!(
-                    "setting Connections:{}:{key} is required in {}",
-                    settings.id,
-                    ta_settings::SETTINGS_FILE_NAME
-                )
-            })
-        };
-        let server = required(settings.server.clone(), "Server")?;
-        let account = required(settings.account.clone(), "Account")?;
-        let credentials = match (&settings.token, &settings.login, &settings.password) {
-            (Some(token), _, _) => Credentials::Bearer(token.clone()),
-            (None, Some(login), Some(password)) => {
-                Credentials::Basic { login: login.clone(), password: password.clone() }
-            }
-            _ => bail!(
-                "connection {}: set Connections:{0}:Login and Connections:{0}:Password, or Connections:{0}:Token",
-                settings.id
-            ),
-        };
-
-        let mut easyvista = EasyVistaConfig::new(server, account, credentials);
-        easyvista.allow_insecure_http = options.allow_insecure_http.unwrap_or(false);
-        easyvista.ca_bundle = options.ca_bundle.as_deref().map(|p| self.resolve(p));
-        if let Some(seconds) = options.connect_timeout_seconds {
-            easyvista.connect_timeout = Duration::from_secs(seconds);
-        }
-        if let Some(seconds) = options.request_timeout_seconds {
-            easyvista.request_timeout = Duration::from_secs(seconds);
-        }
-        if let Some(size) = options.page_size {
-            easyvista.page_size = size.max(1);
-        }
-        let closed = options
-            .closed_status_guids
-            .unwrap_or_else(|| vec![ta_domain::ticket::CLOSED_META_STATUS_GUID.to_owned()]);
-        let canceled = options.canceled_status_guids.unwrap_or_default();
-        let rejected = options.rejected_status_guids.unwrap_or_default();
-        easyvista.classifier = StatusClassifier::new(
-            closed.iter().map(String::as_str),
-            canceled.iter().map(String::as_str),
-            rejected.iter().map(String::as_str),
-        );
-
         Ok(ConnectionPlan {
             id: settings.id.clone(),
             orders_path,
             results_path,
             settle: Duration::from_millis(options.orders_settle_milliseconds.unwrap_or(0)),
-            drafts: DraftSettings { recipient_kind, origin: options.origin },
-            easyvista,
+            drafts: DraftSettings { recipient_kind, origin: options.origin.clone() },
+            easyvista: easyvista_config(&self.dir, &self.settings, &settings.id)?,
         })
     }
 
@@ -327,6 +244,86 @@ impl Config {
     pub fn ledger_path(&self) -> PathBuf {
         self.resolve(&self.agent.ledger_path)
     }
+}
+
+/// One connection's options: its own under `TicketAgent:Connections:<Id>`, each missing one
+/// taken from `TicketAgent` itself.
+pub fn connection_options(settings: &SettingsTree, id: &str) -> Result<ConnectionOptions> {
+    let agent: AgentSection = settings.section(AGENT_SECTION)?.unwrap_or_default();
+    let d: ConnectionOptions = settings.section(AGENT_SECTION)?.unwrap_or_default();
+    let own = agent
+        .connections
+        .into_iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(id))
+        .map(|(_, options)| options)
+        .unwrap_or_default();
+    Ok(ConnectionOptions {
+        orders_path: own.orders_path.or(d.orders_path),
+        results_path: own.results_path.or(d.results_path),
+        orders_settle_milliseconds: own.orders_settle_milliseconds.or(d.orders_settle_milliseconds),
+        recipient_field: own.recipient_field.or(d.recipient_field),
+        origin: own.origin.or(d.origin),
+        closed_status_guids: own.closed_status_guids.or(d.closed_status_guids),
+        canceled_status_guids: own.canceled_status_guids.or(d.canceled_status_guids),
+        rejected_status_guids: own.rejected_status_guids.or(d.rejected_status_guids),
+        allow_insecure_http: own.allow_insecure_http.or(d.allow_insecure_http),
+        ca_bundle: own.ca_bundle.or(d.ca_bundle),
+        connect_timeout_seconds: own.connect_timeout_seconds.or(d.connect_timeout_seconds),
+        request_timeout_seconds: own.request_timeout_seconds.or(d.request_timeout_seconds),
+        page_size: own.page_size.or(d.page_size),
+    })
+}
+
+/// How one connection reaches EasyVista: its credentials from `Connections:<Id>` and the
+/// transport and status options of [`connection_options`]. Needs no mapping and no folder.
+pub fn easyvista_config(dir: &Path, settings: &SettingsTree, id: &str) -> Result<EasyVistaConfig> {
+    let connection = settings.connection(id)?;
+    let options = connection_options(settings, &connection.id)?;
+    let required = |value: Option<String>, key: &str| {
+        value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+            anyhow!(
+                "setting Connections:{}:{key} is required in {}",
+                connection.id,
+                ta_settings::SETTINGS_FILE_NAME
+            )
+        })
+    };
+    let server = required(connection.server.clone(), "Server")?;
+    let account = required(connection.account.clone(), "Account")?;
+    let credentials = match (&connection.token, &connection.login, &connection.password) {
+        (Some(token), _, _) => Credentials::Bearer(token.clone()),
+        (None, Some(login), Some(password)) => {
+            Credentials::Basic { login: login.clone(), password: password.clone() }
+        }
+        _ => bail!(
+            "connection {}: set Connections:{0}:Login and Connections:{0}:Password, or Connections:{0}:Token",
+            connection.id
+        ),
+    };
+
+    let mut easyvista = EasyVistaConfig::new(server, account, credentials);
+    easyvista.allow_insecure_http = options.allow_insecure_http.unwrap_or(false);
+    easyvista.ca_bundle = options.ca_bundle.map(|p| if p.is_absolute() { p } else { dir.join(p) });
+    if let Some(seconds) = options.connect_timeout_seconds {
+        easyvista.connect_timeout = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = options.request_timeout_seconds {
+        easyvista.request_timeout = Duration::from_secs(seconds);
+    }
+    if let Some(size) = options.page_size {
+        easyvista.page_size = size.max(1);
+    }
+    let closed = options
+        .closed_status_guids
+        .unwrap_or_else(|| vec![ta_domain::ticket::CLOSED_META_STATUS_GUID.to_owned()]);
+    let canceled = options.canceled_status_guids.unwrap_or_default();
+    let rejected = options.rejected_status_guids.unwrap_or_default();
+    easyvista.classifier = StatusClassifier::new(
+        closed.iter().map(String::as_str),
+        canceled.iter().map(String::as_str),
+        rejected.iter().map(String::as_str),
+    );
+    Ok(easyvista)
 }
 
 /// Reads every settings source in order, later ones winning key by key:
@@ -478,4 +475,52 @@ fn find_template(path: &str, base: &Path, templates_folder: Option<&Path>) -> Op
     let name = path.rsplit(['/', '\\']).next()?;
     let candidate = templates_folder?.join(name);
     candidate.is_file().then_some(candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(json: &str) -> SettingsTree {
+        SettingsTree::from_json("test", json).unwrap()
+    }
+
+    #[test]
+    fn connection_options_fall_back_to_the_agent_section_and_their_own_win() {
+        let settings = settings(
+            r#"{"TicketAgent": {"PageSize": 250, "RequestTimeoutSeconds": 30, "OrdersPath": "orders",
+                "Connections": {"EasyVistaManual": {"PageSize": 500}}}}"#,
+        );
+        let options = connection_options(&settings, "easyvistamanual").unwrap();
+        assert_eq!(options.page_size, Some(500), "the connection's own value wins");
+        assert_eq!(
+            options.request_timeout_seconds,
+            Some(30),
+            "the agent section's value is the default"
+        );
+        assert_eq!(options.orders_path.as_deref(), Some(Path::new("orders")));
+    }
+
+    #[test]
+    fn easyvista_config_needs_no_folders_and_takes_the_agent_defaults() {
+        let settings = settings(
+            r#"{"Connections": {"EV": {"Server": "https://ev.example.com", "Account": "50004", "Token": "t"}},
+                "TicketAgent": {"ConnectTimeoutSeconds": 3, "CaBundle": "ca.pem"}}"#,
+        );
+        let config = easyvista_config(Path::new("/etc/ticket-agent"), &settings, "EV").unwrap();
+        assert_eq!(config.connect_timeout, Duration::from_secs(3));
+        assert_eq!(config.ca_bundle.as_deref(), Some(Path::new("/etc/ticket-agent/ca.pem")));
+    }
+
+    #[test]
+    fn a_connection_without_credentials_names_the_settings_to_set() {
+        let settings = settings(
+            r#"{"Connections": {"EV": {"Server": "https://ev.example.com", "Account": "1"}}}"#,
+        );
+        let error = easyvista_config(Path::new("."), &settings, "EV").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "connection EV: set Connections:EV:Login and Connections:EV:Password, or Connections:EV:Token"
+        );
+    }
 }

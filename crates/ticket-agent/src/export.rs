@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
-use ta_easyvista::{Credentials, EasyVistaClient, EasyVistaConfig};
+use ta_easyvista::{EasyVistaClient, EasyVistaConfig};
 use ta_settings::SettingsTree;
 use ta_usecases::{Export, ExportEntity, ExportOptions, ExportProgress, ExportSettings};
 use ta_usercube::ExportFolder;
 use tracing::info;
 
-use crate::config::{AGENT_SECTION, AgentSection, ConnectionOptions, Sources, load_settings};
+use crate::config::{AGENT_SECTION, Sources, load_settings};
 use crate::{Failure, config_error, work_error};
 
 /// The table name of employees, as Identity Manager's EasyVista export names it.
@@ -235,7 +235,7 @@ fn plan(
         );
     }
 
-    let easyvista = easyvista_config(dir, settings, id)?;
+    let easyvista = crate::config::easyvista_config(dir, settings, id)?;
     let export_settings = ExportSettings {
         page_size: export.page_size.unwrap_or(easyvista.page_size).max(1),
         overlap: chrono::Duration::seconds(
@@ -252,58 +252,6 @@ fn plan(
         settings: export_settings,
         easyvista,
     })
-}
-
-/// How EasyVista is reached: the connection's credentials and the agent's transport options.
-/// Unlike fulfill, an export needs no orders or results folder.
-fn easyvista_config(dir: &Path, settings: &SettingsTree, id: &str) -> Result<EasyVistaConfig> {
-    let connection = settings.connection(id)?;
-    let agent: AgentSection = settings.section(AGENT_SECTION)?.unwrap_or_default();
-    let own: ConnectionOptions = agent
-        .connections
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(id))
-        .map(|(_, options)| options.clone())
-        .unwrap_or_default();
-    let d = &agent.defaults;
-    let required = |value: Option<String>, key: &str| {
-        value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-            anyhow!(
-                "setting Connections:{}:{key} is required in {}",
-                connection.id,
-                ta_settings::SETTINGS_FILE_NAME
-            )
-        })
-    };
-    let server = required(connection.server.clone(), "Server")?;
-    let account = required(connection.account.clone(), "Account")?;
-    let credentials = match (&connection.token, &connection.login, &connection.password) {
-        (Some(token), _, _) => Credentials::Bearer(token.clone()),
-        (None, Some(login), Some(password)) => {
-            Credentials::Basic { login: login.clone(), password: password.clone() }
-        }
-        _ => bail!(
-            "connection {}: set Connections:{0}:Login and Connections:{0}:Password, or Connections:{0}:Token",
-            connection.id
-        ),
-    };
-    let mut easyvista = EasyVistaConfig::new(server, account, credentials);
-    easyvista.allow_insecure_http =
-        own.allow_insecure_http.or(d.allow_insecure_http).unwrap_or(false);
-    easyvista.ca_bundle = own
-        .ca_bundle
-        .or_else(|| d.ca_bundle.clone())
-        .map(|p| if p.is_absolute() { p } else { dir.join(p) });
-    if let Some(seconds) = own.connect_timeout_seconds.or(d.connect_timeout_seconds) {
-        easyvista.connect_timeout = Duration::from_secs(seconds);
-    }
-    if let Some(seconds) = own.request_timeout_seconds.or(d.request_timeout_seconds) {
-        easyvista.request_timeout = Duration::from_secs(seconds);
-    }
-    if let Some(size) = own.page_size.or(d.page_size) {
-        easyvista.page_size = size.max(1);
-    }
-    Ok(easyvista)
 }
 
 /// A progress bar on a terminal; elsewhere a log line at most every ten seconds.
