@@ -301,22 +301,32 @@ impl Ledger for SqliteLedger {
         let reference = reference.clone();
         self.run(move |conn| {
             let tx = write(conn)?;
-            let (stage, _) = current(&tx, &reference)?;
-            if !matches!(stage, OrderStage::Received | OrderStage::Creating) {
-                return Err(conflict(format!(
-                    "order {reference} is {}: no create may be sent",
-                    stage_name(stage)
-                )));
-            }
-
-            let attempts: u32 = tx
-                .prepare_cached(
-                    "UPDATE orders SET stage = 'creating', attempts = attempts + 1, updated_at = ?2
-                 WHERE reference = ?1 RETURNING attempts",
-                )?
-                .query_row(params![reference.as_str(), now()], |row| row.get(0))?;
+            let attempts = begin_one(&tx, &reference, &now())?;
             tx.commit()?;
             tracing::debug!(order = %reference, attempts, "create begun");
+            Ok(attempts)
+        })
+        .await
+    }
+
+    /// All or nothing: an unknown order, or one past creating, changes no order.
+    async fn begin_creates(
+        &self,
+        references: &[ExternalReference],
+    ) -> Result<Vec<u32>, LedgerError> {
+        if references.is_empty() {
+            return Ok(Vec::new());
+        }
+        let references = references.to_vec();
+        self.run(move |conn| {
+            let tx = write(conn)?;
+            let now = now();
+            let attempts = references
+                .iter()
+                .map(|reference| begin_one(&tx, reference, &now))
+                .collect::<Step<Vec<u32>>>()?;
+            tx.commit()?;
+            tracing::debug!(orders = references.len(), "creates begun");
             Ok(attempts)
         })
         .await
@@ -330,29 +340,31 @@ impl Ledger for SqliteLedger {
         let (reference, ticket) = (reference.clone(), ticket.clone());
         self.run(move |conn| {
             let tx = write(conn)?;
-            let (stage, known) = current(&tx, &reference)?;
-            match known {
-                Some(known) if known == ticket.as_str() => return Ok(()),
-                Some(known) => {
-                    return Err(conflict(format!(
-                        "order {reference} already has ticket {known}; ticket {ticket} is not recorded"
-                    )));
-                }
-                None if !matches!(stage, OrderStage::Received | OrderStage::Creating) => {
-                    return Err(conflict(format!(
-                        "order {reference} is {} without a ticket; ticket {ticket} is not recorded",
-                        stage_name(stage)
-                    )));
-                }
-                None => {}
-            }
-
-            let now = now();
-            tx.prepare_cached("UPDATE orders SET ticket = ?2, stage = 'open', opened_at = ?3, updated_at = ?3, last_error = NULL
-                 WHERE reference = ?1")?.execute(params![reference.as_str(), ticket.as_str(), now],
-            )?;
+            open_one(&tx, &reference, &ticket, &now())?;
             tx.commit()?;
             tracing::debug!(order = %reference, ticket = %ticket, "ticket recorded");
+            Ok(())
+        })
+        .await
+    }
+
+    /// All or nothing: an unknown order, or one holding another ticket, changes no order.
+    async fn tickets_opened(
+        &self,
+        opened: &[(ExternalReference, TicketNumber)],
+    ) -> Result<(), LedgerError> {
+        if opened.is_empty() {
+            return Ok(());
+        }
+        let opened = opened.to_vec();
+        self.run(move |conn| {
+            let tx = write(conn)?;
+            let now = now();
+            for (reference, ticket) in &opened {
+                open_one(&tx, reference, ticket, &now)?;
+            }
+            tx.commit()?;
+            tracing::debug!(orders = opened.len(), "tickets recorded");
             Ok(())
         })
         .await
@@ -741,6 +753,53 @@ fn current(tx: &Connection, reference: &ExternalReference) -> Step<(OrderStage, 
     let (stage, ticket) =
         found.ok_or_else(|| Failure::Ledger(LedgerError::UnknownOrder(reference.to_string())))?;
     Ok((parse_stage(&stage)?, ticket))
+}
+
+/// Notes one order's create: one UPDATE when the order may be created; only when it may not is
+/// its row read, to say why.
+fn begin_one(tx: &Connection, reference: &ExternalReference, now: &str) -> Step<u32> {
+    let attempts: Option<u32> = tx
+        .prepare_cached(
+            "UPDATE orders SET stage = 'creating', attempts = attempts + 1, updated_at = ?2
+             WHERE reference = ?1 AND stage IN ('received', 'creating') RETURNING attempts",
+        )?
+        .query_row(params![reference.as_str(), now], |row| row.get(0))
+        .optional()?;
+    if let Some(attempts) = attempts {
+        return Ok(attempts);
+    }
+    let (stage, _) = current(tx, reference)?;
+    Err(conflict(format!("order {reference} is {}: no create may be sent", stage_name(stage))))
+}
+
+/// Records one order's ticket: one UPDATE when the order has none yet; otherwise its row is
+/// read, and the same ticket again is accepted while any other is a conflict.
+fn open_one(
+    tx: &Connection,
+    reference: &ExternalReference,
+    ticket: &TicketNumber,
+    now: &str,
+) -> Step<()> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE orders SET ticket = ?2, stage = 'open', opened_at = ?3, updated_at = ?3,
+                 last_error = NULL
+             WHERE reference = ?1 AND ticket IS NULL AND stage IN ('received', 'creating')",
+        )?
+        .execute(params![reference.as_str(), ticket.as_str(), now])?;
+    if changed == 1 {
+        return Ok(());
+    }
+    match current(tx, reference)? {
+        (_, Some(known)) if known == ticket.as_str() => Ok(()),
+        (_, Some(known)) => Err(conflict(format!(
+            "order {reference} already has ticket {known}; ticket {ticket} is not recorded"
+        ))),
+        (stage, None) => Err(conflict(format!(
+            "order {reference} is {} without a ticket; ticket {ticket} is not recorded",
+            stage_name(stage)
+        ))),
+    }
 }
 
 fn set_aside_unreportable(tx: &Connection, connection: &str) -> Step<()> {

@@ -525,3 +525,139 @@ async fn only_finished_orders_can_be_assigned_a_batch() {
     let error = ledger.assign_batch(&[reference(1)], "b.csv").await.unwrap_err();
     assert!(error.to_string().contains("no result to publish"), "{error}");
 }
+
+// === batches of creates and tickets ===
+
+async fn attempts_of(ledger: &SqliteLedger) -> Vec<(String, OrderStage, u32, Option<String>)> {
+    let mut all: Vec<_> = ledger
+        .orders(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.reference, r.stage, r.attempts, r.ticket))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+#[tokio::test]
+async fn creates_noted_together_each_count_their_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger_in(dir.path());
+    ledger.record_orders(&[order(1), order(2), order(3)]).await.unwrap();
+    ledger.begin_create(&reference(2)).await.unwrap();
+
+    let attempts = ledger.begin_creates(&[reference(1), reference(2), reference(3)]).await.unwrap();
+
+    assert_eq!(attempts, [1, 2, 1], "one attempt number per order, in the order given");
+    let pending = ledger.pending_orders(CONNECTION).await.unwrap();
+    assert!(pending.iter().all(|p| p.stage == OrderStage::Creating), "{pending:?}");
+    drop(ledger);
+    let reopened = ledger_in(dir.path());
+    let pending = reopened.pending_orders(CONNECTION).await.unwrap();
+    assert_eq!(pending.len(), 3, "the noted creates are on disk");
+    assert!(pending.iter().all(|p| p.stage == OrderStage::Creating));
+}
+
+#[tokio::test]
+async fn creates_noted_together_change_nothing_when_one_order_may_not_be_created() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    ledger.record_orders(&[order(1), order(2), order(3)]).await.unwrap();
+    ledger.ticket_opened(&reference(2), &ticket("I260101_000002")).await.unwrap();
+    let before = attempts_of(&ledger).await;
+
+    let open = ledger.begin_creates(&[reference(1), reference(2)]).await.unwrap_err();
+    let unknown = ledger.begin_creates(&[reference(3), reference(9)]).await.unwrap_err();
+
+    assert!(matches!(&open, LedgerError::Conflict(m) if m.contains("is open")), "{open}");
+    assert!(matches!(unknown, LedgerError::UnknownOrder(_)), "{unknown}");
+    assert_eq!(attempts_of(&ledger).await, before, "all or nothing");
+    assert_eq!(ledger.begin_creates(&[]).await.unwrap(), Vec::<u32>::new());
+}
+
+#[tokio::test]
+async fn tickets_recorded_together_are_all_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger_in(dir.path());
+    ledger.record_orders(&[order(1), order(2), order(3)]).await.unwrap();
+    ledger.begin_creates(&[reference(1), reference(2)]).await.unwrap();
+    let opened = [
+        (reference(1), ticket("I260101_000001")),
+        (reference(2), ticket("I260101_000002")),
+        (reference(3), ticket("I260101_000003")),
+    ];
+
+    ledger.tickets_opened(&opened).await.unwrap();
+    ledger.tickets_opened(&opened[..2]).await.expect("the same tickets again are fine");
+
+    drop(ledger);
+    let reopened = ledger_in(dir.path());
+    assert!(reopened.pending_orders(CONNECTION).await.unwrap().is_empty());
+    let mut open: Vec<_> = reopened
+        .open_tickets(CONNECTION)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.reference, t.ticket))
+        .collect();
+    open.sort_by_key(|(_, t)| t.clone());
+    assert_eq!(open, opened);
+    reopened.tickets_opened(&[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn tickets_recorded_together_change_nothing_when_one_order_has_another_ticket() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    ledger.record_orders(&[order(1), order(2), order(3)]).await.unwrap();
+    ledger.begin_creates(&[reference(1), reference(2), reference(3)]).await.unwrap();
+    ledger.ticket_opened(&reference(2), &ticket("I260101_000002")).await.unwrap();
+    let before = attempts_of(&ledger).await;
+
+    let other_ticket = ledger
+        .tickets_opened(&[
+            (reference(1), ticket("I260101_000001")),
+            (reference(2), ticket("I260101_000099")),
+        ])
+        .await
+        .unwrap_err();
+    let shared_ticket = ledger
+        .tickets_opened(&[
+            (reference(1), ticket("I260101_000001")),
+            (reference(3), ticket("I260101_000001")),
+        ])
+        .await
+        .unwrap_err();
+    let unknown = ledger
+        .tickets_opened(&[
+            (reference(1), ticket("I260101_000001")),
+            (reference(9), ticket("I260101_000009")),
+        ])
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&other_ticket, LedgerError::Conflict(m) if m.contains("I260101_000002")),
+        "{other_ticket}"
+    );
+    assert!(matches!(shared_ticket, LedgerError::Conflict(_)), "{shared_ticket}");
+    assert!(matches!(unknown, LedgerError::UnknownOrder(_)), "{unknown}");
+    assert_eq!(attempts_of(&ledger).await, before, "all or nothing");
+}
+
+#[tokio::test]
+async fn a_finished_order_takes_no_ticket_in_a_batch() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let finished = NewOrder { decided: Some(executed("nothing to do")), ..order(1) };
+    ledger.record_orders(&[finished, order(2)]).await.unwrap();
+
+    let error = ledger
+        .tickets_opened(&[
+            (reference(2), ticket("I260101_000002")),
+            (reference(1), ticket("I260101_000001")),
+        ])
+        .await
+        .unwrap_err();
+
+    assert!(matches!(&error, LedgerError::Conflict(m) if m.contains("finished")), "{error}");
+    assert_eq!(stage_of(&ledger, &reference(2)).await, OrderStage::Received);
+}

@@ -122,6 +122,20 @@ pub trait Ledger: Send + Sync {
         ticket: &TicketNumber,
     ) -> Result<(), LedgerError>;
 
+    /// Notes that creates are about to be sent for all these orders, in one durable change:
+    /// all or nothing. Returns each order's attempt number, in the order given.
+    async fn begin_creates(
+        &self,
+        references: &[ExternalReference],
+    ) -> Result<Vec<u32>, LedgerError>;
+
+    /// These orders' tickets exist, recorded in one durable change: all or nothing. A ticket
+    /// already recorded for its order is accepted again; a different one is a conflict.
+    async fn tickets_opened(
+        &self,
+        opened: &[(ExternalReference, TicketNumber)],
+    ) -> Result<(), LedgerError>;
+
     /// A create failed. With a report the order is finished with it; without, the error is
     /// noted and the order stays pending for another try.
     async fn create_failed(

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use ta_domain::{
     ChangeType, ExternalReference, OrderEntry, OrderFile, OutcomePolicy, ProvisioningOrder,
-    StateReport,
+    StateReport, TicketDraft, TicketNumber,
 };
 use ta_ports::{
     Ledger, LedgerError, NewOrder, OrderSource, OrderStage, PendingOrder, ResultSink,
@@ -27,8 +27,10 @@ use crate::mappings::MappingSet;
 use crate::results::publish_results;
 use crate::stop::StopSignal;
 
-/// How many orders may be in progress per call slot: the others wait for the ledger meanwhile.
-const LEDGER_OVERLAP: usize = 4;
+/// Orders per chunk, per call slot: a chunk costs two ledger changes however many orders it has.
+const CHUNK_PER_SLOT: usize = 4;
+/// Chunks in progress at once: while one waits for the ledger, the others' creates go on.
+const CHUNKS_IN_FLIGHT: usize = 3;
 
 /// Everything one connection's fulfill cycle works with.
 #[derive(Clone)]
@@ -224,7 +226,9 @@ impl Fulfill {
         Ok(())
     }
 
-    /// Opens the tickets of every pending order, a bounded number at a time.
+    /// Opens the tickets of every pending order, a chunk at a time: each chunk's creates are
+    /// noted in the ledger in one change before any of them is sent, and its tickets are
+    /// recorded in one change once its creates have answered.
     async fn open_tickets(&self, report: &mut FulfillReport) -> Result<(), CycleError> {
         let pending = self.ledger.pending_orders(&self.connection).await?;
         if pending.is_empty() {
@@ -232,30 +236,34 @@ impl Fulfill {
         }
         debug!(connection = %self.connection, orders = pending.len(), "opening tickets");
 
-        // At most `concurrency` calls to the service desk at once; more orders than that are in
-        // progress, so that while some wait for the ledger the calls keep going.
-        let calls = Semaphore::new(self.concurrency.max(1));
+        // At most `concurrency` calls to the service desk at once; several chunks are in
+        // progress, so that while one waits for the ledger the others' calls keep going.
+        let slots = self.concurrency.max(1);
+        let calls = Semaphore::new(slots);
         // Once the service desk refuses our credentials, sending more creates is pointless.
         let refused_flag = AtomicBool::new(false);
-        let mut results = futures::stream::iter(pending)
+        let mut chunks = futures::stream::iter(pending)
             .take_while(|_| {
                 futures::future::ready(
                     !self.stop.is_stopped() && !refused_flag.load(Ordering::SeqCst),
                 )
             })
-            .map(|order| self.open_one(order, &calls))
-            .buffer_unordered(self.concurrency.max(1) * LEDGER_OVERLAP);
+            .chunks(slots * CHUNK_PER_SLOT)
+            .map(|chunk| self.open_chunk(chunk, &calls, &refused_flag))
+            .buffer_unordered(CHUNKS_IN_FLIGHT);
         let mut refused = None;
-        while let Some(result) = results.next().await {
-            match result? {
-                CreateResult::Opened => report.tickets_opened += 1,
-                CreateResult::Adopted => report.tickets_adopted += 1,
-                CreateResult::Failed => report.orders_failed += 1,
-                CreateResult::Retrying => report.orders_retrying += 1,
-                CreateResult::AuthenticationRefused(e) => {
-                    report.orders_retrying += 1;
-                    refused_flag.store(true, Ordering::SeqCst);
-                    refused.get_or_insert(e);
+        while let Some(results) = chunks.next().await {
+            for result in results? {
+                match result {
+                    CreateResult::Opened => report.tickets_opened += 1,
+                    CreateResult::Adopted => report.tickets_adopted += 1,
+                    CreateResult::Failed => report.orders_failed += 1,
+                    CreateResult::Retrying => report.orders_retrying += 1,
+                    CreateResult::AuthenticationRefused(e) => {
+                        report.orders_retrying += 1;
+                        refused_flag.store(true, Ordering::SeqCst);
+                        refused.get_or_insert(e);
+                    }
                 }
             }
         }
@@ -267,78 +275,142 @@ impl Fulfill {
         }
     }
 
-    async fn open_one(
+    /// One chunk of pending orders: drafts, then lookups of the orders left creating, then one
+    /// ledger change noting every create, the creates, and one ledger change recording every
+    /// ticket. An order whose ticket is not recorded yet when the agent dies is left creating,
+    /// and so is looked up by its external reference before anything else next time.
+    async fn open_chunk(
         &self,
-        pending: PendingOrder,
+        chunk: Vec<PendingOrder>,
         calls: &Semaphore,
-    ) -> Result<CreateResult, CycleError> {
-        let reference = &pending.reference;
-        let order = match serde_json::from_str::<Value>(&pending.order_json)
-            .map_err(|e| e.to_string())
-            .and_then(|raw| ProvisioningOrder::from_value(&raw))
-        {
-            Ok(order) => order,
-            Err(reason) => {
-                return self
-                    .fail(reference, format!("the recorded order cannot be read: {reason}"))
-                    .await;
+        refused: &AtomicBool,
+    ) -> Result<Vec<CreateResult>, CycleError> {
+        let mut results = Vec::with_capacity(chunk.len());
+        let mut drafted = Vec::with_capacity(chunk.len());
+        for pending in chunk {
+            match self.draft(&pending) {
+                Ok(draft) => drafted.push((pending.stage, draft)),
+                Err(reason) => results.push(self.fail(&pending.reference, reason).await?),
             }
-        };
-        let Some(prepared) = self.mappings.get(&order.resource_type.identifier) else {
-            let reason = format!(
-                "no EasyVistaResourceTypeMapping for resource type {}",
-                order.resource_type.identifier
-            );
-            return self.fail(reference, reason).await;
-        };
-        let draft = match draft_for(&order, reference, prepared, &self.drafts) {
-            Ok(draft) => draft,
-            Err(reason) => return self.fail(reference, reason).await,
-        };
+        }
 
         // A create may have been sent before (the agent stopped, or the answer was lost): the
         // ticket may exist, so look for it before sending anything.
-        if pending.stage == OrderStage::Creating {
+        let (creating, mut to_create): (Vec<_>, Vec<_>) =
+            drafted.into_iter().partition(|(stage, _)| *stage == OrderStage::Creating);
+        let mut opened = Vec::with_capacity(creating.len() + to_create.len());
+        let lookups = creating.into_iter().map(|(_, draft)| async move {
             let found = {
                 let _call = calls.acquire().await;
-                self.backend.find_by_external_reference(reference).await
+                self.backend.find_by_external_reference(&draft.external_reference).await
             };
+            (draft, found)
+        });
+        for (draft, found) in futures::future::join_all(lookups).await {
+            let reference = &draft.external_reference;
             match found {
                 Ok(Some(ticket)) => {
-                    self.ledger.ticket_opened(reference, &ticket).await?;
-                    self.count_opened("adopted");
                     info!(connection = %self.connection, order = %reference, ticket = %ticket, "ticket adopted");
-                    return Ok(CreateResult::Adopted);
+                    opened.push((reference.clone(), ticket));
+                    results.push(CreateResult::Adopted);
                 }
-                Ok(None) => {}
-                Err(e) => return self.retry_later(reference, e).await,
+                Ok(None) => to_create.push((OrderStage::Creating, draft)),
+                Err(e) => {
+                    let result = self.retry_later(reference, e).await?;
+                    if matches!(result, CreateResult::AuthenticationRefused(_)) {
+                        refused.store(true, Ordering::SeqCst);
+                    }
+                    results.push(result);
+                }
             }
         }
 
-        let attempt = self.ledger.begin_create(reference).await?;
+        let references: Vec<ExternalReference> =
+            to_create.iter().map(|(_, draft)| draft.external_reference.clone()).collect();
+        let attempts = match references.is_empty() {
+            true => Vec::new(),
+            false => self.ledger.begin_creates(&references).await?,
+        };
+        let creates = to_create
+            .iter()
+            .zip(attempts)
+            .map(|((_, draft), attempt)| self.create(draft, attempt, calls, refused));
+        for created in futures::future::join_all(creates).await {
+            let (result, ticket) = created?;
+            results.push(result);
+            opened.extend(ticket);
+        }
+
+        if !opened.is_empty() {
+            self.ledger.tickets_opened(&opened).await?;
+        }
+        let adopted = results.iter().filter(|r| matches!(r, CreateResult::Adopted)).count();
+        self.count_opened("adopted", adopted);
+        self.count_opened("created", opened.len() - adopted);
+        Ok(results)
+    }
+
+    /// The draft of a pending order's ticket, from the order as the ledger keeps it.
+    fn draft(&self, pending: &PendingOrder) -> Result<TicketDraft, String> {
+        let order = serde_json::from_str::<Value>(&pending.order_json)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| ProvisioningOrder::from_value(&raw))
+            .map_err(|reason| format!("the recorded order cannot be read: {reason}"))?;
+        let Some(prepared) = self.mappings.get(&order.resource_type.identifier) else {
+            return Err(format!(
+                "no EasyVistaResourceTypeMapping for resource type {}",
+                order.resource_type.identifier
+            ));
+        };
+        draft_for(&order, &pending.reference, prepared, &self.drafts)
+    }
+
+    /// Sends one create the ledger has noted, through a call slot. An opened ticket comes back
+    /// to be recorded with its chunk; a failure is recorded at once.
+    async fn create(
+        &self,
+        draft: &TicketDraft,
+        attempt: u32,
+        calls: &Semaphore,
+        refused: &AtomicBool,
+    ) -> Result<(CreateResult, Option<(ExternalReference, TicketNumber)>), CycleError> {
+        let reference = &draft.external_reference;
         let opened = {
             let _call = calls.acquire().await;
-            self.backend.open_ticket(&draft).await
+            // Noted but not sent: the order stays creating and is looked up next cycle.
+            if refused.load(Ordering::SeqCst) {
+                return Ok((CreateResult::Retrying, None));
+            }
+            self.backend.open_ticket(draft).await
         };
         match opened {
             Ok(opened) => {
-                self.ledger.ticket_opened(reference, &opened.number).await?;
                 let verb = if opened.adopted { "ticket adopted" } else { "ticket opened" };
-                self.count_opened(if opened.adopted { "adopted" } else { "created" });
                 info!(connection = %self.connection, order = %reference, ticket = %opened.number, attempt, "{verb}");
-                Ok(if opened.adopted { CreateResult::Adopted } else { CreateResult::Opened })
+                let result =
+                    if opened.adopted { CreateResult::Adopted } else { CreateResult::Opened };
+                Ok((result, Some((reference.clone(), opened.number))))
             }
             Err(TicketingError::Rejected { status, message, field }) => {
                 let error = TicketingError::Rejected { status, message, field };
-                self.fail(reference, format!("the service desk refused the ticket: {error}")).await
+                let message = format!("the service desk refused the ticket: {error}");
+                Ok((self.fail(reference, message).await?, None))
             }
-            Err(e) => self.retry_later(reference, e).await,
+            Err(e) => {
+                let result = self.retry_later(reference, e).await?;
+                if matches!(result, CreateResult::AuthenticationRefused(_)) {
+                    refused.store(true, Ordering::SeqCst);
+                }
+                Ok((result, None))
+            }
         }
     }
 
-    fn count_opened(&self, how: &'static str) {
-        metrics::counter!("ta_tickets_opened_total", "connection" => self.connection.clone(), "how" => how)
-            .increment(1);
+    fn count_opened(&self, how: &'static str, tickets: usize) {
+        if tickets > 0 {
+            metrics::counter!("ta_tickets_opened_total", "connection" => self.connection.clone(), "how" => how)
+                .increment(tickets as u64);
+        }
     }
 
     async fn fail(

@@ -259,11 +259,11 @@ async fn a_create_is_noted_in_the_ledger_before_it_is_sent() {
     ports.backend.expect_find_by_external_reference().times(0);
     ports
         .ledger
-        .expect_begin_create()
-        .with(eq(reference(1)))
+        .expect_begin_creates()
+        .withf(|references| references == [reference(1)])
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(1));
+        .returning(|_| Ok(vec![1]));
     ports
         .backend
         .expect_open_ticket()
@@ -279,15 +279,78 @@ async fn a_create_is_noted_in_the_ledger_before_it_is_sent() {
         .returning(|_| Ok(OpenedTicket { number: rfc(1), adopted: false }));
     ports
         .ledger
-        .expect_ticket_opened()
-        .with(eq(reference(1)), eq(rfc(1)))
+        .expect_tickets_opened()
+        .withf(|opened| opened == [(reference(1), rfc(1))])
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_| Ok(()));
     quiet_ledger(&mut ports.ledger);
 
     let report = ports.fulfill().run_cycle().await.unwrap();
     assert_eq!(report.tickets_opened, 1);
+}
+
+/// The orders of a chunk share two ledger changes: every create is noted before the first is
+/// sent, and every ticket is recorded once all the creates have answered.
+#[tokio::test]
+async fn a_chunk_of_creates_is_noted_at_once_before_any_is_sent_and_recorded_at_once() {
+    let mut ports = Ports::new();
+    let noted = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::new(Mutex::new(0));
+    ports.orders.expect_pending().returning(|| Ok(vec![]));
+    ports
+        .ledger
+        .expect_pending_orders()
+        .returning(|_| Ok((1..=10).map(|n| pending(n, OrderStage::Received)).collect()));
+    let (noted_in, sent_in) = (noted.clone(), sent.clone());
+    ports.ledger.expect_begin_creates().times(1).returning(move |references| {
+        assert_eq!(*sent_in.lock().unwrap(), 0, "no create is sent before they are noted");
+        noted_in.lock().unwrap().extend_from_slice(references);
+        Ok(vec![1; references.len()])
+    });
+    let (noted_in, sent_in) = (noted.clone(), sent.clone());
+    ports.backend.expect_open_ticket().times(10).returning(move |draft| {
+        assert!(noted_in.lock().unwrap().contains(&draft.external_reference));
+        *sent_in.lock().unwrap() += 1;
+        let n = draft.external_reference.as_str().split('-').nth(2).unwrap().parse().unwrap();
+        Ok(OpenedTicket { number: rfc(n), adopted: false })
+    });
+    let sent_in = sent.clone();
+    ports.ledger.expect_tickets_opened().times(1).returning(move |opened| {
+        assert_eq!(*sent_in.lock().unwrap(), 10, "tickets are recorded once every create answered");
+        let mut opened = opened.to_vec();
+        opened.sort_by_key(|(_, ticket)| ticket.clone());
+        let expected: Vec<_> = (1..=10).map(|n| (reference(n), rfc(n))).collect();
+        assert_eq!(opened, expected);
+        Ok(())
+    });
+    quiet_ledger(&mut ports.ledger);
+
+    let report = ports.fulfill().run_cycle().await.unwrap();
+    assert_eq!(report.tickets_opened, 10);
+    assert_eq!(noted.lock().unwrap().len(), 10);
+}
+
+/// A ledger that cannot note the creates stops the cycle before anything is sent.
+#[tokio::test]
+async fn no_create_is_sent_when_the_ledger_cannot_note_it() {
+    let mut ports = Ports::new();
+    ports.orders.expect_pending().returning(|| Ok(vec![]));
+    ports
+        .ledger
+        .expect_pending_orders()
+        .returning(|_| Ok((1..=3).map(|n| pending(n, OrderStage::Received)).collect()));
+    ports.ledger.expect_begin_creates().returning(|_| {
+        Err(ta_ports::LedgerError::Unavailable {
+            location: "ledger.db".into(),
+            reason: "disk full".into(),
+        })
+    });
+    ports.backend.expect_open_ticket().times(0);
+    ports.ledger.expect_tickets_opened().times(0);
+
+    let err = ports.fulfill().run_cycle().await.unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
 }
 
 #[tokio::test]
@@ -302,13 +365,13 @@ async fn an_order_left_creating_is_looked_up_before_any_new_create() {
         .times(1)
         .returning(|_| Ok(Some(rfc(9))));
     ports.backend.expect_open_ticket().times(0);
-    ports.ledger.expect_begin_create().times(0);
+    ports.ledger.expect_begin_creates().times(0);
     ports
         .ledger
-        .expect_ticket_opened()
-        .with(eq(reference(1)), eq(rfc(9)))
+        .expect_tickets_opened()
+        .withf(|opened| opened == [(reference(1), rfc(9))])
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_| Ok(()));
     quiet_ledger(&mut ports.ledger);
 
     let report = ports.fulfill().run_cycle().await.unwrap();
@@ -344,7 +407,8 @@ async fn a_refused_ticket_fails_its_order_and_a_transient_error_retries_it() {
     ports.ledger.expect_pending_orders().returning(|_| {
         Ok(vec![pending(1, OrderStage::Received), pending(2, OrderStage::Received)])
     });
-    ports.ledger.expect_begin_create().returning(|_| Ok(1));
+    ports.ledger.expect_begin_creates().returning(|r| Ok(vec![1; r.len()]));
+    ports.ledger.expect_tickets_opened().times(0);
     ports.backend.expect_open_ticket().returning(|draft| {
         if draft.external_reference == reference(1) {
             Err(TicketingError::Rejected {
@@ -388,7 +452,7 @@ async fn refused_credentials_stop_the_cycle_with_a_connection_error() {
     let mut ports = Ports::new();
     ports.orders.expect_pending().returning(|| Ok(vec![]));
     ports.ledger.expect_pending_orders().returning(|_| Ok(vec![pending(1, OrderStage::Received)]));
-    ports.ledger.expect_begin_create().returning(|_| Ok(1));
+    ports.ledger.expect_begin_creates().returning(|r| Ok(vec![1; r.len()]));
     ports
         .backend
         .expect_open_ticket()
