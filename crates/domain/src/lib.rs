@@ -13,7 +13,10 @@ pub mod template;
 pub mod ticket;
 
 pub use mapping::{CatalogCodes, MappingError, RecipientKind, ResourceTypeMapping};
-pub use order::{ChangeType, OrderEntry, OrderError, OrderFile, OrderFileError, ProvisioningOrder};
+pub use order::{
+    ChangeType, OrderEntry, OrderError, OrderFile, OrderFileError, ProvisioningOrder,
+    fingerprint_of,
+};
 pub use outcome::{OutcomePolicy, ProvisioningState, StateReport, TicketOutcome, report};
 pub use reference::ExternalReference;
 pub use template::{

@@ -143,27 +143,27 @@ impl OrderFile {
             file: name.to_owned(),
             reason: reason.to_owned(),
         };
-        let Value::Object(root) = root else {
+        let Value::Object(mut root) = root else {
             return Err(not_list("the top level is not a JSON object"));
         };
-        let list = get_ci(&root, "ProvisioningOrdersList")
+        let list = take_ci(&mut root, "ProvisioningOrdersList")
             .ok_or_else(|| not_list("no ProvisioningOrdersList property"))?;
         let Value::Array(list) = list else {
             return Err(not_list("ProvisioningOrdersList is not an array"));
         };
 
         let entries = list
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, raw)| OrderEntry {
                 position: i + 1,
-                raw: raw.clone(),
-                order: ProvisioningOrder::from_json(raw).map_err(|(id, reason)| OrderError {
+                order: ProvisioningOrder::from_json(&raw).map_err(|(id, reason)| OrderError {
                     file: name.to_owned(),
                     position: i + 1,
                     assigned_resource_type_id: id,
                     reason,
                 }),
+                raw,
             })
             .collect();
         Ok(OrderFile { name: name.to_owned(), entries })
@@ -173,10 +173,21 @@ impl OrderFile {
 impl OrderEntry {
     /// A stable digest of this entry's content, the same every time the same file is read.
     pub fn fingerprint(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(self.raw.to_string().as_bytes());
-        hex::encode(hasher.finalize())
+        fingerprint_of(&self.compact_json())
     }
+
+    /// The entry as compact JSON text, the form its fingerprint is taken of.
+    pub fn compact_json(&self) -> String {
+        self.raw.to_string()
+    }
+}
+
+/// The fingerprint of an entry from its compact JSON text (see [`OrderEntry::compact_json`]),
+/// for a caller that needs that text too.
+pub fn fingerprint_of(compact_json: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(compact_json.as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 // === ProvisioningOrder ===
@@ -188,7 +199,12 @@ impl ProvisioningOrder {
         let Value::Object(fields) = raw else {
             return Err((None, "the order is not a JSON object".into()));
         };
-        let mut fields = fields.clone();
+        Self::from_fields(fields.clone())
+    }
+
+    fn from_fields(
+        mut fields: Map<String, Value>,
+    ) -> Result<ProvisioningOrder, (Option<String>, String)> {
         let id = take_id(&mut fields, "AssignedResourceTypeId")
             .map_err(|reason| (None, reason))?
             .ok_or_else(|| (None, "AssignedResourceTypeId is missing".to_owned()))?;
@@ -224,6 +240,14 @@ impl ProvisioningOrder {
     /// Reads one order entry on its own (as kept in the ledger), outside of any file.
     pub fn from_value(raw: &Value) -> Result<ProvisioningOrder, String> {
         Self::from_json(raw).map_err(|(_, reason)| reason)
+    }
+
+    /// Like [`ProvisioningOrder::from_value`], taking the value rather than copying it.
+    pub fn from_owned_value(raw: Value) -> Result<ProvisioningOrder, String> {
+        match raw {
+            Value::Object(fields) => Self::from_fields(fields).map_err(|(_, reason)| reason),
+            _ => Err("the order is not a JSON object".into()),
+        }
     }
 
     /// The source entity type's id, as reported in the `OwnerType` result column.
@@ -484,5 +508,18 @@ mod tests {
         let other = DOCUMENTED_ORDER.replace("\"81\"", "\"82\"");
         let c = OrderFile::parse("a.json", &other).unwrap();
         assert_ne!(a.entries[0].fingerprint(), c.entries[0].fingerprint());
+    }
+
+    #[test]
+    fn an_entry_read_back_from_its_compact_json_is_the_same_order_with_the_same_fingerprint() {
+        let entry = OrderFile::parse("a.json", DOCUMENTED_ORDER).unwrap().entries.remove(0);
+        let text = entry.compact_json();
+        assert_eq!(fingerprint_of(&text), entry.fingerprint());
+        let kept: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(ProvisioningOrder::from_value(&kept), ProvisioningOrder::from_owned_value(kept));
+        assert_eq!(
+            ProvisioningOrder::from_owned_value(Value::Null).unwrap_err(),
+            "the order is not a JSON object"
+        );
     }
 }

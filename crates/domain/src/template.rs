@@ -114,16 +114,22 @@ impl TicketTemplates {
 
     /// Renders the title (on one line) and the description of one order's ticket.
     pub fn render(&self, order: &ProvisioningOrder) -> Result<RenderedTicket, TemplateError> {
-        let context = template_context(order, &self.options);
+        // Built once for both templates: `render` would copy the whole context for each.
+        let context = Context::from(template_context(order, &self.options));
         let render = |key: &str| {
-            self.registry.render(key, &context).map_err(|e| TemplateError::Render {
+            self.registry.render_with_context(key, &context).map_err(|e| TemplateError::Render {
                 template: key.to_owned(),
                 order: order.assigned_resource_type_id.clone(),
                 reason: e.to_string(),
             })
         };
-        let title = render(TITLE)?.split_whitespace().collect::<Vec<_>>().join(" ");
-        Ok(RenderedTicket { title, description: render(DESCRIPTION)?.trim().to_owned() })
+        let title = one_line(&render(TITLE)?);
+        let mut description = render(DESCRIPTION)?;
+        let end = description.trim_end().len();
+        description.truncate(end);
+        let start = description.len() - description.trim_start().len();
+        description.drain(..start);
+        Ok(RenderedTicket { title, description })
     }
 }
 
@@ -218,6 +224,18 @@ fn link_values(items: &[Value]) -> Map<String, Value> {
             scalar => scalar_text(scalar).map(|text| (text.clone(), Value::String(text))),
         })
         .collect()
+}
+
+/// The words of a text on one line, separated by single spaces.
+fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    line
 }
 
 /// Block helpers of Handlebars itself and of this module; any other `{{#name}}` is a Mustache

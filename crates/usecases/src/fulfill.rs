@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use ta_domain::{
     ChangeType, ExternalReference, OrderEntry, OrderFile, OutcomePolicy, ProvisioningOrder,
-    StateReport, TicketDraft, TicketNumber,
+    StateReport, TicketDraft, TicketNumber, fingerprint_of,
 };
 use ta_ports::{
     Ledger, LedgerError, NewOrder, OrderSource, OrderStage, PendingOrder, ResultSink,
@@ -142,7 +142,8 @@ impl Fulfill {
     /// The ledger record of one entry; invalid orders and orders without a mapping are decided
     /// at once with an error report.
     fn new_order(&self, delivery: &str, entry: &OrderEntry) -> NewOrder {
-        let fingerprint = entry.fingerprint();
+        let order_json = entry.compact_json();
+        let fingerprint = fingerprint_of(&order_json);
         let failed =
             |message: String| Some(StateReport { state: self.policy.failure_state, message });
         match &entry.order {
@@ -168,7 +169,7 @@ impl Fulfill {
                     change_type: order.change_type.to_string(),
                     owner_id: order.owner_id().unwrap_or_default(),
                     owner_type: order.owner_type(),
-                    order_json: entry.raw.to_string(),
+                    order_json,
                     decided,
                 }
             }
@@ -205,7 +206,7 @@ impl Fulfill {
                         .pointer("/ResourceType/SourceEntityType/Id")
                         .and_then(value_text)
                         .unwrap_or_default(),
-                    order_json: entry.raw.to_string(),
+                    order_json,
                     decided: failed(invalid.to_string()),
                 }
             }
@@ -354,7 +355,7 @@ impl Fulfill {
     fn draft(&self, pending: &PendingOrder) -> Result<TicketDraft, String> {
         let order = serde_json::from_str::<Value>(&pending.order_json)
             .map_err(|e| e.to_string())
-            .and_then(|raw| ProvisioningOrder::from_value(&raw))
+            .and_then(ProvisioningOrder::from_owned_value)
             .map_err(|reason| format!("the recorded order cannot be read: {reason}"))?;
         let Some(prepared) = self.mappings.get(&order.resource_type.identifier) else {
             return Err(format!(
