@@ -13,14 +13,27 @@ async fn the_whole_flow_goes_from_order_files_to_a_results_csv() {
     assert!(out.contains("tickets opened 6"), "{out}");
 
     let admin = setup.sim.admin();
-    let mut tickets = admin.tickets();
+    let tickets = admin.tickets();
     assert_eq!(tickets.len(), 6);
-    tickets.sort_by(|a, b| a.rfc.cmp(&b.rfc));
-    // Incidents (I…) are the payroll orders; requests (S…) the badge orders.
-    admin.close_ticket(&tickets[0].rfc).unwrap();
-    admin.cancel_ticket(&tickets[2].rfc).unwrap();
-    admin.close_ticket(&tickets[3].rfc).unwrap();
-    admin.set_ticket_status(&tickets[4].rfc, StatusKind::Solved).unwrap();
+    // Each order's ticket, found by the assignment in its external reference.
+    let ticket_of = |prefix: &str| {
+        tickets
+            .iter()
+            .find(|t| t.external_reference.starts_with(prefix))
+            .map(|t| t.rfc.clone())
+            .unwrap()
+    };
+    let payroll_added = ticket_of("TA-A-3940001-");
+    let badge_canceled = ticket_of("TA-A-3930001-");
+    let badge_closed = ticket_of("TA-A-3930002-");
+    assert!(
+        payroll_added.starts_with('I') && badge_closed.starts_with('S'),
+        "incident and request by catalog"
+    );
+    admin.close_ticket(&payroll_added).unwrap();
+    admin.cancel_ticket(&badge_canceled).unwrap();
+    admin.close_ticket(&badge_closed).unwrap();
+    admin.set_ticket_status(&ticket_of("TA-M-3930003-"), StatusKind::Solved).unwrap();
 
     let out = setup.ok(&["sync"]).await;
     assert!(out.contains("finished: 1 canceled, 2 closed"), "{out}");
@@ -31,34 +44,34 @@ async fn the_whole_flow_goes_from_order_files_to_a_results_csv() {
         .map(|(_, r)| r.iter().map(str::to_owned).collect())
         .collect();
     rows.sort();
-    let by_ticket = |i: usize| tickets[i].rfc.clone();
+    let row = |fields: [&str; 6]| fields.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>();
     assert_eq!(
         rows,
         vec![
-            vec![
-                "3930001".to_owned(),
-                "Error".into(),
-                format!("ticket {} was canceled in EasyVista", by_ticket(2)),
-                "Added".into(),
-                "21511".into(),
-                "51".into()
-            ],
-            vec![
-                "3930002".to_owned(),
-                "Executed".into(),
-                format!("ticket {} closed", by_ticket(3)),
-                "Added".into(),
-                "21512".into(),
-                "51".into()
-            ],
-            vec![
-                "3940001".to_owned(),
-                "Verified".into(),
-                format!("ticket {} closed; resource type is not synchronized", by_ticket(0)),
-                "Added".into(),
-                "21516".into(),
-                "51".into()
-            ],
+            row([
+                "3930001",
+                "Error",
+                &format!("ticket {badge_canceled} was canceled in EasyVista"),
+                "Added",
+                "21511",
+                "51"
+            ]),
+            row([
+                "3930002",
+                "Executed",
+                &format!("ticket {badge_closed} closed"),
+                "Added",
+                "21512",
+                "51"
+            ]),
+            row([
+                "3940001",
+                "Verified",
+                &format!("ticket {payroll_added} closed; resource type is not synchronized"),
+                "Added",
+                "21516",
+                "51"
+            ]),
         ]
     );
 
