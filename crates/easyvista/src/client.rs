@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use ta_domain::{ExternalReference, TicketDraft, TicketNumber};
 use ta_ports::{
-    EntityQuery, EntitySource, FollowReport, FollowRequest, OpenedTicket, PageStream, RecordStream,
-    TicketingBackend, TicketingError,
+    EntityQuery, EntitySource, FollowReport, FollowRequest, OpenedTicket, PageStream, RawPage,
+    RawPageStream, RecordStream, TicketingBackend, TicketingError,
 };
 use tracing::{debug, warn};
 use url::Url;
@@ -153,6 +153,28 @@ impl EasyVistaClient {
         }))
     }
 
+    /// The pages of [`EasyVistaClient::stream_pages`] as JSON text, the next page read while
+    /// this one is handled. Records older than `updated_since` are not left out here: finding
+    /// them would mean parsing every record, which is what the reader of raw pages does anyway.
+    pub fn stream_raw_pages(
+        &self,
+        query: &EntityQuery,
+    ) -> Result<
+        impl futures::Stream<Item = Result<RawPage, EasyVistaError>> + Send + 'static,
+        EasyVistaError,
+    > {
+        let url = self.query_url(query)?;
+        let page_size =
+            if query.page_size == 0 { self.inner.config.page_size } else { query.page_size };
+        let pages = crate::records::stream_raw_pages(
+            self.inner.transport.clone(),
+            Arc::new(Cost::default()),
+            url,
+            page_size,
+        );
+        Ok(crate::records::read_ahead(pages))
+    }
+
     fn query_url(&self, query: &EntityQuery) -> Result<Url, EasyVistaError> {
         let mut url = self.inner.transport.resource_url(&query.resource)?;
         {
@@ -247,6 +269,19 @@ impl EntitySource for EasyVistaClient {
     fn pages(&self, query: EntityQuery) -> PageStream {
         let resource = query.resource.clone();
         match self.stream_pages(&query) {
+            Ok(pages) => {
+                pages.map(move |page| page.map_err(|e| entity_error(&resource, e))).boxed()
+            }
+            Err(error) => {
+                futures::stream::once(futures::future::ready(Err(entity_error(&resource, error))))
+                    .boxed()
+            }
+        }
+    }
+
+    fn raw_pages(&self, query: EntityQuery) -> RawPageStream {
+        let resource = query.resource.clone();
+        match self.stream_raw_pages(&query) {
             Ok(pages) => {
                 pages.map(move |page| page.map_err(|e| entity_error(&resource, e))).boxed()
             }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -86,9 +87,16 @@ impl Transport {
             && url.path().starts_with(self.root.path())
     }
 
-    /// A GET, retried with exponential backoff and jitter on 429, 5xx, timeouts and broken
-    /// connections, within the configured bounds; Retry-After is honoured.
+    /// A GET answered with JSON, retried as [`Transport::get_bytes`] is.
     pub(crate) async fn get(&self, url: &Url, cost: &Cost) -> Result<Value, EasyVistaError> {
+        let body = self.get_bytes(url, cost).await?;
+        parse_json(&self.describe(&Method::GET, url), StatusCode::OK, &body)
+    }
+
+    /// A GET whose successful body is handed back unparsed, for readers that go through it
+    /// without building a [`Value`]. Retried with exponential backoff and jitter on 429, 5xx,
+    /// timeouts and broken connections, within the configured bounds; Retry-After is honoured.
+    pub(crate) async fn get_bytes(&self, url: &Url, cost: &Cost) -> Result<Bytes, EasyVistaError> {
         let bounds = self.retries;
         let started = Instant::now();
         let backoff = ExponentialBuilder::default()
@@ -98,7 +106,7 @@ impl Transport {
             .with_max_times(bounds.max_attempts.saturating_sub(1) as usize)
             .with_total_delay(Some(bounds.max_elapsed));
 
-        (|| self.send(Method::GET, url, None, cost))
+        (|| self.exchange(Method::GET, url, None, cost))
             .retry(backoff)
             .when(|error| error.is_retryable() && started.elapsed() < bounds.max_elapsed)
             .adjust(|error, delay| match (error.retry_after(), delay) {
@@ -111,6 +119,7 @@ impl Transport {
                 |error, delay| debug!(path = url.path(), %error, ?delay, "read failed; retrying"),
             )
             .await
+            .map(|(_, body)| body)
     }
 
     /// A POST, sent once.
@@ -130,6 +139,19 @@ impl Transport {
         body: Option<&Value>,
         cost: &Cost,
     ) -> Result<Value, EasyVistaError> {
+        let what = self.describe(&method, url);
+        let (status, bytes) = self.exchange(method, url, body, cost).await?;
+        parse_json(&what, status, &bytes)
+    }
+
+    /// One request: counted, timed and classified; a success gives its status and body.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+        cost: &Cost,
+    ) -> Result<(StatusCode, Bytes), EasyVistaError> {
         let what = self.describe(&method, url);
         let route = self.route(&method, url);
         cost.0.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +186,8 @@ impl Transport {
         metrics::counter!("ta_easyvista_requests_total", "route" => route, "status" => outcome)
             .increment(1);
         let (status, bytes, retry_after) = answer?;
-        classify(what, status, &bytes, retry_after)
+        classify(what, status, &bytes, retry_after)?;
+        Ok((status, bytes))
     }
 
     /// The route of a request for metrics, without ids or query: `GET requests/{id}`.
@@ -243,24 +266,31 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The JSON of a successful answer; an empty body is `null`.
+fn parse_json(what: &str, status: StatusCode, body: &[u8]) -> Result<Value, EasyVistaError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let shown = snippet(&String::from_utf8_lossy(body));
+        let code = status.as_u16();
+        EasyVistaError::protocol(
+            what,
+            format!("HTTP {code} with a body that is not JSON ({e}): {shown}"),
+        )
+    })
+}
+
+/// Ok for a success; otherwise the error class of the status.
 fn classify(
     what: String,
     status: StatusCode,
     body: &[u8],
     retry_after: Option<Duration>,
-) -> Result<Value, EasyVistaError> {
+) -> Result<(), EasyVistaError> {
     let code = status.as_u16();
     if status.is_success() {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
-        }
-        return serde_json::from_slice(body).map_err(|e| {
-            let shown = snippet(&String::from_utf8_lossy(body));
-            EasyVistaError::protocol(
-                &what,
-                format!("HTTP {code} with a body that is not JSON ({e}): {shown}"),
-            )
-        });
+        return Ok(());
     }
 
     let message = server_message(body);
@@ -305,12 +335,9 @@ mod tests {
     #[test]
     fn statuses_fall_into_their_classes() {
         let class = |code: u16, body: &str| {
-            classify(
-                "GET requests".into(),
-                StatusCode::from_u16(code).unwrap(),
-                body.as_bytes(),
-                None,
-            )
+            let status = StatusCode::from_u16(code).unwrap();
+            classify("GET requests".into(), status, body.as_bytes(), None)
+                .and_then(|()| parse_json("GET requests", status, body.as_bytes()))
         };
         assert!(matches!(
             class(401, r#"{"error":"Invalid Login / Password"}"#),

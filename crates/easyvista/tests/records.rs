@@ -246,6 +246,25 @@ async fn pages_hold_the_same_records_as_the_record_stream() {
 }
 
 #[tokio::test]
+async fn raw_pages_hold_the_same_records_as_parsed_pages() {
+    let fake = Fake { tickets: Arc::new(fake_tickets(250)), ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+    let raw: Vec<_> = client.raw_pages(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(raw.iter().map(|p| p.count).collect::<Vec<_>>(), [100, 100, 50]);
+    let parsed: Vec<Vec<ta_ports::Record>> =
+        raw.iter().map(|page| serde_json::from_slice(page.records_json()).unwrap()).collect();
+    let pages: Vec<_> = client.pages(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(parsed, pages);
+
+    let ignoring =
+        Fake { tickets: Arc::new(fake_tickets(250)), ignore_everything: true, ..Fake::default() };
+    let client = start_fake(ignoring.clone()).await;
+    let raw: Vec<_> = client.raw_pages(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(raw.iter().map(|p| p.count).collect::<Vec<_>>(), [250]);
+    assert_eq!(ignoring.calls.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
 async fn pages_are_read_at_most_one_ahead_of_the_reader() {
     let fake = Fake { tickets: Arc::new(fake_tickets(1000)), ..Fake::default() };
     let client = start_fake(fake.clone()).await;

@@ -1,5 +1,8 @@
 //! Reference data read page by page from the service desk, for export.
 
+use std::ops::Range;
+
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Map, Value};
@@ -12,6 +15,35 @@ pub type RecordStream = BoxStream<'static, Result<Record, EntityError>>;
 
 /// Records arriving a page at a time, in the order the service desk lists them.
 pub type PageStream = BoxStream<'static, Result<Vec<Record>, EntityError>>;
+
+/// Pages as JSON text, in the order the service desk lists them.
+pub type RawPageStream = BoxStream<'static, Result<RawPage, EntityError>>;
+
+/// One page of records as JSON text, so a reader can take what it needs from each record
+/// without building a map of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawPage {
+    /// The page as received.
+    pub body: Bytes,
+    /// Where in `body` the JSON list of the records is (`[{…}, …]`); every item is an object.
+    pub records: Range<usize>,
+    /// How many records the list holds.
+    pub count: usize,
+}
+
+impl RawPage {
+    /// A page of records already parsed, written back as JSON.
+    pub fn from_records(records: &[Record]) -> RawPage {
+        // A map of JSON values always serializes.
+        let body = serde_json::to_vec(records).unwrap_or_else(|_| b"[]".to_vec());
+        RawPage { records: 0..body.len(), count: records.len(), body: Bytes::from(body) }
+    }
+
+    /// The JSON list of the records.
+    pub fn records_json(&self) -> &[u8] {
+        self.body.get(self.records.clone()).unwrap_or(b"[]")
+    }
+}
 
 /// What to read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -46,10 +78,32 @@ pub trait EntitySource: Send + Sync {
             .map(|chunk| chunk.into_iter().collect::<Result<Vec<_>, _>>())
             .boxed()
     }
+
+    /// The pages of [`EntitySource::pages`] as JSON text, for a reader that goes through many
+    /// records. Unlike the other two, these pages may still hold records updated before
+    /// `updated_since` (a server can ignore the filter): a reader that asks for a range checks
+    /// it. By default, the pages of [`EntitySource::pages`] written back as JSON.
+    fn raw_pages(&self, query: EntityQuery) -> RawPageStream {
+        self.pages(query).map(|page| page.map(|records| RawPage::from_records(&records))).boxed()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntityError {
     #[error("reading {resource} failed: {reason}")]
     Read { resource: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_back_as_a_raw_page_read_the_same() {
+        let record: Record = serde_json::from_str(r#"{"ID":"1","L":{"P":"a,\"b\""}}"#).unwrap();
+        let page = RawPage::from_records(&[record.clone(), record.clone()]);
+        assert_eq!(page.count, 2);
+        let back: Vec<Record> = serde_json::from_slice(page.records_json()).unwrap();
+        assert_eq!(back, [record.clone(), record]);
+    }
 }

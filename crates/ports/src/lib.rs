@@ -12,7 +12,10 @@ pub mod orders;
 pub mod secrets;
 pub mod ticketing;
 
-pub use entities::{EntityError, EntityQuery, EntitySource, PageStream, Record, RecordStream};
+pub use entities::{
+    EntityError, EntityQuery, EntitySource, PageStream, RawPage, RawPageStream, Record,
+    RecordStream,
+};
 pub use export::{ExportCookie, ExportSink, RowBatch, TableWriter};
 pub use ledger::{
     FinishedOrder, Ledger, LedgerError, NewOrder, OpenTicket, OrderRecord, OrderStage, PendingOrder,
