@@ -234,3 +234,112 @@ async fn a_missing_template_names_the_mapping_and_the_path() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_refuses_a_folder_that_is_not_empty() {
+    let setup = Setup::new().await;
+    let before = std::fs::read_to_string(setup.dir.path().join("appsettings.agent.json")).unwrap();
+    let output = setup.run(&["demo", "--work", setup.dir.path().to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the folder is not empty"));
+    let after = std::fs::read_to_string(setup.dir.path().join("appsettings.agent.json")).unwrap();
+    assert_eq!(before, after, "the user's settings are untouched");
+}
+
+#[tokio::test]
+async fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let setup = Setup::new().await;
+    setup.drop_example_orders();
+    setup.ok(&["fulfill"]).await;
+    let mut child = tokio::process::Command::new(crate::harness::BIN)
+        .arg("--config")
+        .arg(setup.dir.path())
+        .arg("status")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn orders_easyvista_did_not_take_make_fulfill_exit_1() {
+    let setup = Setup::new().await;
+    let mut settings = setup.settings();
+    settings["Connections"][CONNECTION]["Server"] = serde_json::json!("http://127.0.0.1:9");
+    setup.write_settings(settings);
+    setup.drop_orders("a.json", &[badge_order(1, "Added", 2)]);
+
+    let output = setup.run(&["fulfill"]).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 order(s) could not be sent to EasyVista yet"), "{stderr}");
+    assert!(
+        setup.orders().join("Completed/a.json").exists(),
+        "the order is recorded, its file acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn check_renders_every_mapping_and_refuses_an_unknown_helper() {
+    let setup = Setup::new().await;
+    std::fs::write(
+        setup.dir.path().join("templates/PayrollTitle.txt"),
+        "{{nosuchhelper Username}}",
+    )
+    .unwrap();
+    let output = setup.run(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("mapping Payroll_User_Administrator (Added order)")
+            && stdout.contains("nosuchhelper"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn status_of_an_unknown_connection_is_a_configuration_error() {
+    let setup = Setup::new().await;
+    setup.drop_example_orders();
+    setup.ok(&["fulfill"]).await;
+    let output = setup.run(&["status", "--connection", "Nope"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--connection Nope: no such connection")
+    );
+}
+
+#[tokio::test]
+async fn render_drafts_each_order_with_its_own_connections_settings() {
+    let setup = Setup::new().await;
+    let mut settings = setup.settings();
+    settings["Connections"]["PayrollDesk"] = settings["Connections"][CONNECTION].clone();
+    settings["TicketAgent"]["Connections"]["PayrollDesk"] = serde_json::json!({
+        "OrdersPath": "work/orders/PayrollDesk", "ResultsPath": "work/results/PayrollDesk",
+        "RecipientField": "Mail"
+    });
+    setup.write_settings(settings);
+    let mappings = std::fs::read_to_string(setup.dir.path().join("mappings.xml")).unwrap();
+    let mappings = mappings.replace(
+        "Identifier=\"Payroll_User_Administrator\" Connection=\"EasyVistaManual\"",
+        "Identifier=\"Payroll_User_Administrator\" Connection=\"PayrollDesk\"",
+    );
+    std::fs::write(setup.dir.path().join("mappings.xml"), mappings).unwrap();
+    setup.drop_example_orders();
+
+    let payroll = setup.orders().join("2026-12-03T080500_Payroll.json");
+    let out = setup.ok(&["render", payroll.to_str().unwrap()]).await;
+    assert!(out.contains("connection:  PayrollDesk") && out.contains("(Mail)"), "{out}");
+    let badge = setup.orders().join("2026-12-03T080000_Badge.json");
+    let out = setup.ok(&["render", badge.to_str().unwrap()]).await;
+    assert!(
+        out.contains("connection:  EasyVistaManual")
+            && out.contains("(Id)")
+            && !out.contains("(Mail)"),
+        "{out}"
+    );
+}

@@ -106,7 +106,15 @@ impl TicketTemplates {
         });
         for (key, source) in [(TITLE, title), (DESCRIPTION, description)] {
             registry.register_template_string(key, rewrite_dialect(source.text)).map_err(|e| {
-                TemplateError::Compile { template: source.name.to_owned(), reason: e.to_string() }
+                // One line: the reason and where, without the source excerpt the engine adds.
+                let at = e
+                    .pos()
+                    .map(|(line, column)| format!(" at line {line}, column {column}"))
+                    .unwrap_or_default();
+                TemplateError::Compile {
+                    template: source.name.to_owned(),
+                    reason: format!("{}{at}", e.reason()),
+                }
             })?;
         }
         Ok(TicketTemplates { registry, options })
@@ -506,6 +514,17 @@ Add the following links:
         assert_eq!(
             escaped.render(&order(&with_markup)).unwrap().title,
             "&lt;b&gt;j&amp;b&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn a_template_syntax_error_is_one_line_with_its_position() {
+        let source = TemplateSource { name: "Title.txt", text: "Hello {{Username" };
+        let err = TicketTemplates::compile(Some(source), None, options()).unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(
+            err.starts_with("Title.txt: template does not compile: ") && err.contains("line 1"),
+            "{err}"
         );
     }
 

@@ -54,13 +54,20 @@ pub async fn run(work: Option<PathBuf>) -> Result<(), Failure> {
     let dir = match work {
         Some(dir) => dir,
         None => std::env::temp_dir()
-            .join(format!("ticket-agent-demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"))),
+            .join(format!("ticket-agent-demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%3f"))),
     };
+    // The demo writes its own settings, mappings and templates: never over someone's files.
+    if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(crate::config_error(anyhow!(
+            "--work {}: the folder is not empty; the demo needs a new or empty folder, as it writes its own settings there",
+            dir.display()
+        )));
+    }
     write_examples(&dir).map_err(work_error)?;
-    println!("demo folder: {}", dir.display());
+    say!("demo folder: {}", dir.display());
 
     let simulator = Simulator::start(SimulatorConfig::default()).await.map_err(work_error)?;
-    println!("EasyVista simulator: {} (account {})", simulator.base_url(), simulator.account());
+    say!("EasyVista simulator: {} (account {})", simulator.base_url(), simulator.account());
 
     let mut settings = load_settings(&dir, Sources::Local).await.map_err(work_error)?;
     settings.apply_json_value(
@@ -73,22 +80,22 @@ pub async fn run(work: Option<PathBuf>) -> Result<(), Failure> {
         }}}),
     );
     let config = Config::from_settings(&dir, settings).map_err(work_error)?;
-    let agent = Agent::build(config, ta_usecases::StopSignal::new()).map_err(work_error)?;
+    let agent = Agent::build(config, ta_usecases::StopSignal::new())?;
     let connection = &agent.connections[0];
     let orders_folder = connection.plan.orders_path.clone();
     for (name, text) in EXAMPLE_ORDERS {
         write(&orders_folder.join(name), text).map_err(work_error)?;
     }
 
-    println!(
+    say!(
         "\n1. fulfill: {} order files waiting in {}",
         EXAMPLE_ORDERS.len(),
         orders_folder.display()
     );
     let report = connection.fulfill.run_cycle().await.map_err(work_error)?;
-    println!("   {}", describe_fulfill(&connection.plan.id, &report));
+    say!("   {}", describe_fulfill(&connection.plan.id, &report));
 
-    println!("\n2. the service desk works on the tickets (in the simulator):");
+    say!("\n2. the service desk works on the tickets (in the simulator):");
     let admin = simulator.admin();
     let mut tickets = admin.tickets();
     tickets.sort_by(|a, b| a.rfc.cmp(&b.rfc));
@@ -100,39 +107,35 @@ pub async fn run(work: Option<PathBuf>) -> Result<(), Failure> {
             _ => ("left in progress", Ok(ticket.clone())),
         };
         result.map_err(|e| work_error(anyhow!("simulator: {e}")))?;
-        println!("   {} {verb}", ticket.rfc);
+        say!("   {} {verb}", ticket.rfc);
     }
 
-    println!("\n3. sync: follow the tickets and report provisioning states");
+    say!("\n3. sync: follow the tickets and report provisioning states");
     let report = connection.sync.run_cycle(chrono::Utc::now()).await.map_err(work_error)?;
-    println!("   {}", describe_sync(&connection.plan.id, &report));
+    say!("   {}", describe_sync(&connection.plan.id, &report));
 
-    println!("\n4. a second fulfill finds nothing new to open:");
+    say!("\n4. a second fulfill finds nothing new to open:");
     let report = connection.fulfill.run_cycle().await.map_err(work_error)?;
-    println!("   {}", describe_fulfill(&connection.plan.id, &report));
+    say!("   {}", describe_fulfill(&connection.plan.id, &report));
 
-    println!("\nOrders in the ledger ({}):", agent.config.ledger_path().display());
+    say!("\nOrders in the ledger ({}):", agent.config.ledger_path().display());
     let orders = agent.ledger.orders(None).await.map_err(work_error)?;
     print_table(&orders);
 
     let rejected = orders_folder.join(ta_usercube::REJECTED_FOLDER);
-    println!("\nRejected order files (with their reasons): {}", rejected.display());
+    say!("\nRejected order files (with their reasons): {}", rejected.display());
     for file in list_files(&rejected, "txt").map_err(work_error)? {
         let reason = std::fs::read_to_string(&file).unwrap_or_default();
-        println!(
-            "   {}: {}",
-            file.file_name().unwrap_or_default().to_string_lossy(),
-            reason.trim()
-        );
+        say!("   {}: {}", file.file_name().unwrap_or_default().to_string_lossy(), reason.trim());
     }
-    println!("\nResults for Identity Manager:");
+    say!("\nResults for Identity Manager:");
     for file in list_files(&connection.plan.results_path, "csv").map_err(work_error)? {
-        println!("   {}", file.display());
+        say!("   {}", file.display());
         for line in std::fs::read_to_string(&file).unwrap_or_default().lines() {
-            println!("     {line}");
+            say!("     {line}");
         }
     }
-    println!("\nTry next: ticket-agent --config {} status", dir.display());
+    say!("\nTry next: cargo run -p ticket-agent -- --config {} status", dir.display());
     simulator.shutdown().await;
     Ok(())
 }

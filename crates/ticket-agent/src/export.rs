@@ -132,9 +132,12 @@ pub async fn run(
             .map_err(work_error)?;
         for table in report.tables {
             let mode = if table.incremental { "incremental" } else { "complete" };
-            println!(
+            say!(
                 "{}: {} {} rows ({mode}) in {}",
-                plan.id, table.entity, table.rows, table.location
+                plan.id,
+                table.entity,
+                table.rows,
+                table.location
             );
         }
     }

@@ -1,6 +1,15 @@
 //! `ticket-agent`: the command line. It parses arguments, loads settings, wires the adapters
 //! to the use cases and prints what happened. No business rule lives here.
 
+/// Prints a line on standard output. A reader that went away (`ticket-agent status | head`)
+/// ends the output quietly instead of a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod config;
 mod demo;
 mod export;
@@ -146,8 +155,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Fulfill | Command::Sync | Command::Run => {
             let config = Config::load(&dir, Sources::All).await.map_err(config_error)?;
-            let agent =
-                Agent::build(config, ta_usecases::StopSignal::new()).map_err(config_error)?;
+            let agent = Agent::build(config, ta_usecases::StopSignal::new())?;
             match cli.command {
                 Command::Fulfill => output::fulfill_once(&agent).await,
                 Command::Sync => output::sync_once(&agent).await,

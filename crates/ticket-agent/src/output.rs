@@ -20,7 +20,15 @@ pub async fn fulfill_once(agent: &Agent) -> Result<(), Failure> {
     let mut failed = Vec::new();
     for connection in &agent.connections {
         match connection.fulfill.run_cycle().await {
-            Ok(report) => println!("{}", describe_fulfill(&connection.plan.id, &report)),
+            Ok(report) => {
+                say!("{}", describe_fulfill(&connection.plan.id, &report));
+                if report.orders_retrying > 0 {
+                    failed.push(format!(
+                        "{}: {} order(s) could not be sent to EasyVista yet; the next fulfill retries them",
+                        connection.plan.id, report.orders_retrying
+                    ));
+                }
+            }
             Err(e) => failed.push(format!("{}: fulfill failed: {e}", connection.plan.id)),
         }
     }
@@ -31,7 +39,7 @@ pub async fn sync_once(agent: &Agent) -> Result<(), Failure> {
     let mut failed = Vec::new();
     for connection in &agent.connections {
         match connection.sync.run_cycle(Utc::now()).await {
-            Ok(report) => println!("{}", describe_sync(&connection.plan.id, &report)),
+            Ok(report) => say!("{}", describe_sync(&connection.plan.id, &report)),
             Err(e) => failed.push(format!("{}: sync failed: {e}", connection.plan.id)),
         }
     }
@@ -223,13 +231,17 @@ pub fn render(config: &Config, file: &Path, json: bool) -> Result<(), Failure> {
         config_error(anyhow::anyhow!("cannot read order file {}: {e}", file.display()))
     })?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Each order is drafted with its own connection's recipient field and origin.
     let drafts = config
         .connection_ids()
-        .first()
-        .and_then(|id| config.plan(id).ok())
-        .map(|plan| plan.drafts)
-        .unwrap_or_default();
-    let rendered = render_file(&name, &text, &config.mappings, &drafts)
+        .iter()
+        .map(|id| config.plan(id).map(|plan| (id.to_ascii_lowercase(), plan.drafts)))
+        .collect::<anyhow::Result<std::collections::HashMap<_, _>>>()
+        .map_err(config_error)?;
+    let drafts_of = |connection: &str| {
+        drafts.get(&connection.to_ascii_lowercase()).cloned().unwrap_or_default()
+    };
+    let rendered = render_file(&name, &text, &config.mappings, &drafts_of)
         .map_err(|e| config_error(anyhow::anyhow!(e)))?;
 
     if json {
@@ -247,41 +259,41 @@ pub fn render(config: &Config, file: &Path, json: bool) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return Ok(());
     }
     for r in &rendered {
-        println!("── order #{} ──", r.position);
+        say!("── order #{} ──", r.position);
         match &r.ticket {
             Ok(t) => {
                 let catalog = match &t.catalog {
                     ta_domain::CatalogRef::Code(code) => format!("catalog_code {code}"),
                     ta_domain::CatalogRef::Guid(guid) => format!("catalog_guid {guid}"),
                 };
-                println!(
+                say!(
                     "assignment:  {} ({} {})",
                     r.assignment_id.as_deref().unwrap_or("?"),
                     r.change_type.as_deref().unwrap_or("?"),
                     r.resource_type.as_deref().unwrap_or("?")
                 );
-                println!("connection:  {}", r.connection.as_deref().unwrap_or("?"));
-                println!("reference:   {}", t.external_reference);
-                println!("catalog:     {catalog}");
-                println!("recipient:   {} ({:?})", t.recipient, t.recipient_kind);
+                say!("connection:  {}", r.connection.as_deref().unwrap_or("?"));
+                say!("reference:   {}", t.external_reference);
+                say!("catalog:     {catalog}");
+                say!("recipient:   {} ({:?})", t.recipient, t.recipient_kind);
                 let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-                println!(
+                say!(
                     "urgency:     {}   severity: {}   impact: {}",
                     opt(&t.urgency_id),
                     opt(&t.severity_id),
                     opt(&t.impact_id)
                 );
-                println!("title:       {}", t.title);
-                println!("description:");
+                say!("title:       {}", t.title);
+                say!("description:");
                 for line in t.description.lines() {
-                    println!("  {line}");
+                    say!("  {line}");
                 }
             }
-            Err(e) => println!("no ticket: {e}"),
+            Err(e) => say!("no ticket: {e}"),
         }
     }
     Ok(())
@@ -300,10 +312,19 @@ pub async fn status(
             path.display()
         )));
     }
+    if let Some(wanted) = &connection
+        && !config.settings.connection_ids().iter().any(|id| id.eq_ignore_ascii_case(wanted))
+    {
+        return Err(config_error(anyhow::anyhow!(
+            "--connection {wanted}: no such connection in {} (known: {})",
+            ta_settings::SETTINGS_FILE_NAME,
+            config.settings.connection_ids().join(", ")
+        )));
+    }
     let ledger = ta_ledger::SqliteLedger::open(&path).map_err(work_error)?;
     let orders = ledger.orders(connection).await.map_err(work_error)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&orders).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&orders).unwrap_or_default());
         return Ok(());
     }
     print_table(&orders);
@@ -355,29 +376,41 @@ pub fn print_table(orders: &[ta_ports::OrderRecord]) {
         }
         out.trim_end().to_owned()
     };
-    println!("{}", line(header.to_vec()));
+    say!("{}", line(header.to_vec()));
     for row in &rows {
-        println!("{}", line(row.iter().map(String::as_str).collect()));
+        say!("{}", line(row.iter().map(String::as_str).collect()));
     }
-    println!("{} order(s)", rows.len());
+    say!("{} order(s)", rows.len());
 }
 
 /// `check`: settings, mappings and templates are already loaded (or we would not be here);
 /// test each connection with a cheap call.
 pub async fn check(config: Config) -> Result<(), Failure> {
-    println!("settings: {} loaded", config.dir.join(ta_settings::SETTINGS_FILE_NAME).display());
-    println!("mappings: {} resource type(s) with their templates", config.mappings.len());
+    say!("settings: {} loaded", config.dir.join(ta_settings::SETTINGS_FILE_NAME).display());
+    say!("mappings: {} resource type(s) with their templates", config.mappings.len());
     let plans = config.plans().map_err(config_error)?;
+    let template_errors = config.mappings.check_templates();
+    for error in &template_errors {
+        say!("templates: FAILED: {error}");
+    }
+    if !template_errors.is_empty() {
+        return Err(config_error(anyhow::anyhow!(
+            "{} template(s) fail to render a sample order",
+            template_errors.len()
+        )));
+    }
+    say!("templates: every mapping renders a sample order of each change type");
+    let mut unusable = Vec::new();
     let mut failed = Vec::new();
     for plan in plans {
         let id = plan.id.clone();
         for key in ["Server", "Login", "Password", "Token", "Account"] {
             let path = format!("Connections:{id}:{key}");
             if let Some(origin) = config.settings.origin_of(&path) {
-                println!("{id}: {path} (from {origin})");
+                say!("{id}: {path} (from {origin})");
             }
         }
-        println!(
+        say!(
             "{id}: orders from {}, results to {}",
             plan.orders_path.display(),
             plan.results_path.display()
@@ -385,18 +418,30 @@ pub async fn check(config: Config) -> Result<(), Failure> {
         let client = match ta_easyvista::EasyVistaClient::new(plan.easyvista) {
             Ok(client) => client,
             Err(e) => {
-                println!("{id}: FAILED: {e}");
-                failed.push(format!("{id}: {e}"));
+                say!("{id}: FAILED: {e}");
+                unusable.push(id);
                 continue;
             }
         };
         match client.check_connection().await {
-            Ok(answer) => println!("{id}: EasyVista answers: {answer}"),
+            Ok(answer) => say!("{id}: EasyVista answers: {answer}"),
             Err(e) => {
-                println!("{id}: FAILED: {e}");
-                failed.push(format!("{id}: {e}"));
+                say!("{id}: FAILED: {e}");
+                failed.push(id);
             }
         }
     }
-    finish(failed)
+    if !unusable.is_empty() {
+        return Err(config_error(anyhow::anyhow!(
+            "connection settings unusable: {}",
+            unusable.join(", ")
+        )));
+    }
+    if !failed.is_empty() {
+        return Err(work_error(anyhow::anyhow!(
+            "EasyVista check failed for {}",
+            failed.join(", ")
+        )));
+    }
+    Ok(())
 }

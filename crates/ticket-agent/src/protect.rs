@@ -42,7 +42,7 @@ pub async fn run(config_dir: &Path, args: ProtectArgs) -> Result<(), Failure> {
             .map_err(|e| config_error(anyhow!("{}: {e}", file.display())))?;
         match &args.output {
             Some(output) => write_atomically(output, &protected).map_err(work_error)?,
-            None => println!("{protected}"),
+            None => say!("{protected}"),
         }
         return Ok(());
     }

@@ -11,6 +11,7 @@ use ta_usecases::{Fulfill, StopSignal, Sync, SyncSettings};
 use ta_usercube::{OrderFolder, ResultFolder};
 
 use crate::config::{Config, ConnectionPlan};
+use crate::{Failure, config_error, work_error};
 
 /// One served connection, ready to run.
 pub struct Connection {
@@ -28,16 +29,30 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn build(config: Config, stop: StopSignal) -> Result<Agent> {
-        let plans = config.plans()?;
+    /// Resolves every connection and checks its settings before the ledger is touched; a
+    /// settings problem is a configuration error (exit 2), a ledger that cannot be opened a
+    /// failure of the work (exit 1).
+    pub fn build(config: Config, stop: StopSignal) -> Result<Agent, Failure> {
+        let plans = config.plans().map_err(config_error)?;
+        let clients = plans
+            .iter()
+            .map(|plan| {
+                EasyVistaClient::new(plan.easyvista.clone())
+                    .map(Arc::new)
+                    .with_context(|| format!("connection {}", plan.id))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map_err(config_error)?;
         let ledger_path = config.ledger_path();
-        let ledger = Arc::new(SqliteLedger::open(&ledger_path).with_context(|| {
-            format!("setting TicketAgent:LedgerPath ({})", ledger_path.display())
-        })?);
+        let ledger = SqliteLedger::open(&ledger_path)
+            .with_context(|| format!("setting TicketAgent:LedgerPath ({})", ledger_path.display()))
+            .map_err(work_error)?;
+        let ledger = Arc::new(ledger);
         let connections = plans
             .into_iter()
-            .map(|plan| connect(&config, plan, ledger.clone(), stop.clone()))
-            .collect::<Result<Vec<_>>>()?;
+            .zip(clients)
+            .map(|(plan, backend)| connect(&config, plan, backend, ledger.clone(), stop.clone()))
+            .collect();
         Ok(Agent { config, ledger, connections, stop })
     }
 }
@@ -45,13 +60,10 @@ impl Agent {
 fn connect(
     config: &Config,
     plan: ConnectionPlan,
+    backend: Arc<EasyVistaClient>,
     ledger: Arc<SqliteLedger>,
     stop: StopSignal,
-) -> Result<Connection> {
-    let backend = Arc::new(
-        EasyVistaClient::new(plan.easyvista.clone())
-            .with_context(|| format!("connection {}", plan.id))?,
-    );
+) -> Connection {
     let orders = Arc::new(OrderFolder::new(&plan.orders_path).with_settle(plan.settle));
     let results = Arc::new(ResultFolder::new(&plan.results_path, &plan.id));
     let ledger: Arc<dyn Ledger> = ledger;
@@ -81,5 +93,5 @@ fn connect(
             )),
         },
     };
-    Ok(Connection { plan, fulfill, sync })
+    Connection { plan, fulfill, sync }
 }

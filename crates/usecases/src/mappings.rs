@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ta_domain::{ResourceTypeMapping, TicketTemplates};
+use ta_domain::{ChangeType, ProvisioningOrder, ResourceTypeMapping, TicketTemplates};
 
 /// A mapping ready to use: its settings and its compiled title and description templates.
 #[derive(Debug, Clone)]
@@ -38,6 +38,37 @@ impl MappingSet {
         self.by_resource_type
             .values()
             .filter(move |m| m.mapping.connection.eq_ignore_ascii_case(connection))
+    }
+
+    /// Renders each mapping's templates for a sample order of each change type, so a template
+    /// that cannot render (an unknown helper, a bad operator) is found before any real order.
+    /// Only the branches a sample order takes are exercised.
+    pub fn check_templates(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut mappings: Vec<_> = self.by_resource_type.values().collect();
+        mappings.sort_by(|a, b| a.mapping.identifier.cmp(&b.mapping.identifier));
+        for prepared in mappings {
+            for change in ChangeType::ALL {
+                let sample = serde_json::json!({
+                    "AssignedResourceTypeId": "0",
+                    "ChangeType": change.as_str(),
+                    "Owner": {"Id": "0", "InternalDisplayName": "Sample Owner"},
+                    "ResourceType": {"Id": "0", "Identifier": prepared.mapping.identifier},
+                    "Changes": {},
+                    "Resource": {}
+                });
+                let rendered = ProvisioningOrder::from_value(&sample)
+                    .map_err(|e| e.to_string())
+                    .and_then(|order| prepared.templates.render(&order).map_err(|e| e.to_string()));
+                if let Err(error) = rendered {
+                    errors.push(format!(
+                        "mapping {} ({change} order): {error}",
+                        prepared.mapping.identifier
+                    ));
+                }
+            }
+        }
+        errors
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &PreparedMapping> {

@@ -17,12 +17,13 @@ pub struct RenderedOrder {
     pub ticket: Result<TicketDraft, String>,
 }
 
-/// Renders every order of one file, exactly as fulfill would draft its ticket.
+/// Renders every order of one file, exactly as fulfill would draft its ticket; `drafts` gives
+/// the draft settings of the connection an order's mapping names.
 pub fn render_file(
     name: &str,
     text: &str,
     mappings: &MappingSet,
-    drafts: &DraftSettings,
+    drafts: &dyn Fn(&str) -> DraftSettings,
 ) -> Result<Vec<RenderedOrder>, String> {
     let file = OrderFile::parse(name, text).map_err(|e| e.to_string())?;
     Ok(file
@@ -49,7 +50,9 @@ pub fn render_file(
             );
             let prepared = mappings.get(&order.resource_type.identifier);
             let ticket = match prepared {
-                Some(prepared) => draft_for(order, &reference, prepared, drafts),
+                Some(prepared) => {
+                    draft_for(order, &reference, prepared, &drafts(&prepared.mapping.connection))
+                }
                 None => Err(format!(
                     "no EasyVistaResourceTypeMapping for resource type {}",
                     order.resource_type.identifier

@@ -131,7 +131,7 @@ impl OrderFolder {
         let target = free_path(&completed, name, exists);
 
         move_durably(&source, &target, &self.path)?;
-        tracing::info!(delivery = %name, to = %target.display(), "order file completed");
+        tracing::debug!(delivery = %name, to = %target.display(), "order file moved to Completed");
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl OrderFolder {
         let reason_path = reason_file(&target);
         write_durably(&reason_path, format!("{reason}\n").as_bytes())?;
         move_durably(&source, &target, &self.path)?;
-        tracing::warn!(delivery = %name, to = %target.display(), reason, "order file rejected");
+        tracing::debug!(delivery = %name, to = %target.display(), "order file moved to Rejected");
         Ok(())
     }
 }

@@ -98,7 +98,7 @@ impl ResultFolder {
             let _ = std::fs::remove_file(&target);
             return Err(store_error(&self.path, format!("cannot flush folder to disk: {e}")));
         }
-        tracing::info!(rows = rows.len(), file = %target.display(), connection = %self.connection, "results published");
+        tracing::debug!(rows = rows.len(), file = %target.display(), "results file in place");
         Ok(PublishedResults { location: target.display().to_string() })
     }
 }
