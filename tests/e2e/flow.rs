@@ -117,7 +117,7 @@ async fn a_second_run_over_the_same_folder_opens_nothing_new() {
     // so this puts back nothing; the rerun must find nothing to do.
     let out = setup.ok(&["fulfill"]).await;
 
-    assert!(out.contains("took 0 file(s)") && out.contains("tickets opened 0"), "{out}");
+    assert!(out.contains("took 0 order file(s)") && out.contains("tickets opened 0"), "{out}");
     assert_eq!(setup.sim.admin().counters().tickets_created, before);
     let completed = std::fs::read_dir(setup.orders().join("Completed")).unwrap().count();
     assert_eq!(completed, 3);
@@ -133,7 +133,7 @@ async fn a_broken_file_lands_in_rejected_with_its_reason_while_the_others_are_ti
 
     let out = setup.ok(&["fulfill"]).await;
 
-    assert!(out.contains("took 2 file(s) (2 rejected)"), "{out}");
+    assert!(out.contains("took 2 order file(s) and rejected 2"), "{out}");
     assert_eq!(setup.sim.admin().tickets().len(), 2);
     let rejected = setup.orders().join("Rejected");
     let reason = std::fs::read_to_string(rejected.join("b.json.error.txt")).unwrap();

@@ -52,7 +52,7 @@ fn finish(failed: Vec<String>) -> Result<(), Failure> {
 
 pub fn describe_fulfill(connection: &str, r: &FulfillReport) -> String {
     let mut line = format!(
-        "{connection}: fulfill took {} file(s) ({} rejected), recorded {} new order(s) ({} invalid); \
+        "{connection}: fulfill took {} order file(s) and rejected {}; recorded {} new order(s), {} refused at once; \
          tickets opened {}, adopted {}; orders failed {}, to retry {}",
         r.files_taken,
         r.files_rejected,
