@@ -144,6 +144,9 @@ impl Config {
             failure_state,
             stale_after: agent.stale_after_days.map(|days| chrono::Duration::days(i64::from(days))),
         };
+        for path in unknown_agent_settings(&settings) {
+            tracing::warn!(setting = %path, "not a setting of the agent; ignored (misspelled?)");
+        }
         let mappings = Arc::new(load_mappings(dir, &agent)?);
         Ok(Config { dir: dir.to_owned(), settings, agent, mappings, policy })
     }
@@ -244,6 +247,68 @@ impl Config {
     pub fn ledger_path(&self) -> PathBuf {
         self.resolve(&self.agent.ledger_path)
     }
+}
+
+/// The keys `TicketAgent` may hold; any other is most likely a misspelling.
+const AGENT_KEYS: &[&str] = &[
+    "Mappings",
+    "TemplatesPath",
+    "LedgerPath",
+    "Concurrency",
+    "FailureState",
+    "StaleAfterDays",
+    "FullReadEveryMinutes",
+    "ProfileLink",
+    "HtmlEscape",
+    "FulfillIntervalSeconds",
+    "SyncIntervalSeconds",
+    "JitterPercent",
+    "ShutdownGraceSeconds",
+    "Http",
+    "Connections",
+    "Export",
+];
+
+/// The keys of a connection's options (also allowed directly in `TicketAgent`).
+const CONNECTION_KEYS: &[&str] = &[
+    "OrdersPath",
+    "ResultsPath",
+    "OrdersSettleMilliseconds",
+    "RecipientField",
+    "Origin",
+    "ClosedStatusGuids",
+    "CanceledStatusGuids",
+    "RejectedStatusGuids",
+    "AllowInsecureHttp",
+    "CaBundle",
+    "ConnectTimeoutSeconds",
+    "RequestTimeoutSeconds",
+    "PageSize",
+    "Export",
+];
+
+/// Settings under `TicketAgent` that the agent does not know, as full paths: they are ignored,
+/// so they are reported (a misspelled key would otherwise silently keep its default).
+pub fn unknown_agent_settings(settings: &SettingsTree) -> Vec<String> {
+    let known = |key: &str, list: &[&str]| list.iter().any(|k| k.eq_ignore_ascii_case(key));
+    let mut unknown: Vec<String> = settings
+        .keys_of(AGENT_SECTION)
+        .into_iter()
+        .filter(|key| !known(key, AGENT_KEYS) && !known(key, CONNECTION_KEYS))
+        .map(|key| format!("{AGENT_SECTION}:{key}"))
+        .collect();
+    let connections = format!("{AGENT_SECTION}:Connections");
+    for id in settings.keys_of(&connections) {
+        let path = format!("{connections}:{id}");
+        unknown.extend(
+            settings
+                .keys_of(&path)
+                .into_iter()
+                .filter(|key| !known(key, CONNECTION_KEYS))
+                .map(|key| format!("{path}:{key}")),
+        );
+    }
+    unknown
 }
 
 /// One connection's options: its own under `TicketAgent:Connections:<Id>`, each missing one
@@ -510,6 +575,18 @@ mod tests {
         let config = easyvista_config(Path::new("/etc/ticket-agent"), &settings, "EV").unwrap();
         assert_eq!(config.connect_timeout, Duration::from_secs(3));
         assert_eq!(config.ca_bundle.as_deref(), Some(Path::new("/etc/ticket-agent/ca.pem")));
+    }
+
+    #[test]
+    fn misspelled_agent_settings_are_reported_with_their_path() {
+        let settings = settings(
+            r#"{"TicketAgent": {"Concurency": 4, "concurrency": 2, "OrdersPath": "o",
+                "Connections": {"EV": {"RecipentField": "Mail", "PageSize": 5}}}}"#,
+        );
+        assert_eq!(
+            unknown_agent_settings(&settings),
+            ["TicketAgent:Concurency", "TicketAgent:Connections:EV:RecipentField"]
+        );
     }
 
     #[test]

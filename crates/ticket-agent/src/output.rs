@@ -388,6 +388,9 @@ pub fn print_table(orders: &[ta_ports::OrderRecord]) {
 pub async fn check(config: Config) -> Result<(), Failure> {
     say!("settings: {} loaded", config.dir.join(ta_settings::SETTINGS_FILE_NAME).display());
     say!("mappings: {} resource type(s) with their templates", config.mappings.len());
+    for path in crate::config::unknown_agent_settings(&config.settings) {
+        say!("settings: {path} is not a setting of the agent and is ignored (misspelled?)");
+    }
     let plans = config.plans().map_err(config_error)?;
     let template_errors = config.mappings.check_templates();
     for error in &template_errors {
