@@ -158,6 +158,7 @@ impl Export {
         let mut table = Table {
             sink: self.sink.clone(),
             writer: None,
+            writing: None,
             columns: entity.columns.clone(),
             batch: RowBatch::new(entity.columns.len()),
             batch_size: self.settings.page_size.clamp(1, 10_000),
@@ -254,7 +255,10 @@ impl Export {
 /// record.
 struct Table {
     sink: Arc<dyn ExportSink>,
+    /// The writer, while no batch is being written.
     writer: Option<Box<dyn TableWriter>>,
+    /// The batch being written, which holds the writer until it is done.
+    writing: Option<tokio::task::JoinHandle<(Box<dyn TableWriter>, Result<(), StoreError>)>>,
     columns: Vec<String>,
     /// Rows not yet handed to the writer, then the row being written.
     batch: RowBatch,
@@ -284,11 +288,14 @@ impl Table {
         hash.finish()
     }
 
+    /// Hands the rows held to the writer, which writes them while the next page is read: at
+    /// most one batch is being written at a time.
     async fn flush(
         &mut self,
         entity: &str,
         progress: &dyn ExportProgress,
     ) -> Result<(), StoreError> {
+        self.settle().await?;
         if self.writer.is_none() {
             self.writer = Some(self.sink.begin(entity, &self.columns).await?);
         }
@@ -303,13 +310,28 @@ impl Table {
         );
         let rows = std::mem::replace(&mut self.batch, next);
         let count = rows.len() as u64;
-        let writer = self.writer.as_mut().expect("opened above");
-        if let Err(error) = writer.write_batch(rows).await {
+        let mut writer = self.writer.take().expect("opened above");
+        self.writing = Some(tokio::spawn(async move {
+            let written = writer.write_batch(rows).await;
+            (writer, written)
+        }));
+        self.written += count;
+        progress.rows(entity, self.written);
+        Ok(())
+    }
+
+    /// Waits for the batch being written; if it failed, the table is aborted.
+    async fn settle(&mut self) -> Result<(), StoreError> {
+        let Some(task) = self.writing.take() else { return Ok(()) };
+        let (mut writer, written) = match task.await {
+            Ok(done) => done,
+            Err(failure) => std::panic::resume_unwind(failure.into_panic()),
+        };
+        if let Err(error) = written {
             writer.abort().await;
             return Err(error);
         }
-        self.written += count;
-        progress.rows(entity, self.written);
+        self.writer = Some(writer);
         Ok(())
     }
 
@@ -320,6 +342,7 @@ impl Table {
         progress: &dyn ExportProgress,
     ) -> Result<String, StoreError> {
         self.flush(entity, progress).await?;
+        self.settle().await?;
         let writer = self.writer.as_mut().expect("opened by flush");
         match writer.commit().await {
             Ok(location) => Ok(location),
@@ -331,7 +354,10 @@ impl Table {
     }
 
     async fn abort(&mut self) {
-        if let Some(writer) = self.writer.as_mut() {
+        // A failed write has already aborted the table.
+        if self.settle().await.is_ok()
+            && let Some(writer) = self.writer.as_mut()
+        {
             writer.abort().await;
         }
     }

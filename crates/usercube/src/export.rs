@@ -2,7 +2,7 @@
 //! and its cookie. A table replaces the previous one only once it is complete and on disk.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -117,7 +117,7 @@ struct CsvTable {
     folder: PathBuf,
     target: PathBuf,
     temporary: PathBuf,
-    csv: Option<csv::Writer<BufWriter<File>>>,
+    csv: Option<csv::Writer<File>>,
     committed: bool,
 }
 
@@ -133,7 +133,10 @@ impl CsvTable {
             .map_err(|e| store_error(&temporary, format!("cannot create the table: {e}")))?;
         let csv = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
-            .from_writer(BufWriter::with_capacity(256 * 1024, file));
+            // The CSV writer's own buffer is the only one: cells are copied once, then written
+            // to the file in large blocks.
+            .buffer_capacity(256 * 1024)
+            .from_writer(file);
         let mut table = CsvTable { folder, target, temporary, csv: Some(csv), committed: false };
         let written = table.csv.as_mut().map(|csv| csv.write_record(header));
         if let Some(Err(e)) = written {
@@ -206,18 +209,14 @@ impl TableWriter for CsvTable {
 
 /// Flushes the table to disk and renames it over the previous one.
 fn commit_table(
-    csv: csv::Writer<BufWriter<File>>,
+    csv: csv::Writer<File>,
     folder: &Path,
     temporary: &Path,
     target: &Path,
 ) -> Result<String, StoreError> {
     let failed =
         |e: &dyn std::fmt::Display| store_error(target, format!("cannot write the table: {e}"));
-    let file = csv
-        .into_inner()
-        .map_err(|e| failed(e.error()))?
-        .into_inner()
-        .map_err(|e| failed(e.error()))?;
+    let file = csv.into_inner().map_err(|e| failed(e.error()))?;
     file.sync_all().map_err(|e| failed(&e))?;
     drop(file);
     std::fs::rename(temporary, target).map_err(|e| {

@@ -33,7 +33,11 @@ pub(crate) fn for_each_record<'de>(
     json: &'de [u8],
     each: impl FnMut(&[Entry<'de>]),
 ) -> Result<(), serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    // Checked once for the whole page, so no string is checked again on its own.
+    let text = std::str::from_utf8(json).map_err(|e| {
+        <serde_json::Error as serde::de::Error>::custom(format_args!("not UTF-8: {e}"))
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     deserializer.deserialize_seq(Records { each })?;
     deserializer.end()
 }
@@ -450,5 +454,6 @@ mod tests {
         assert!(for_each_record(br#"[{"A": 1}, 2]"#, |_| {}).is_err());
         assert!(for_each_record(br#"{"A": 1}"#, |_| {}).is_err());
         assert!(for_each_record(br#"[{"A": 1}"#, |_| {}).is_err());
+        assert!(for_each_record(b"[{\"A\": \"\xff\"}]", |_| {}).is_err());
     }
 }
