@@ -251,6 +251,9 @@ impl Export {
     }
 }
 
+/// A batch being written on a task of its own: the task gives the writer back with the outcome.
+type Writing = tokio::task::JoinHandle<(Box<dyn TableWriter>, Result<(), StoreError>)>;
+
 /// The table being written: opened on the first batch, so its header can come from the first
 /// record.
 struct Table {
@@ -258,7 +261,7 @@ struct Table {
     /// The writer, while no batch is being written.
     writer: Option<Box<dyn TableWriter>>,
     /// The batch being written, which holds the writer until it is done.
-    writing: Option<tokio::task::JoinHandle<(Box<dyn TableWriter>, Result<(), StoreError>)>>,
+    writing: Option<Writing>,
     columns: Vec<String>,
     /// Rows not yet handed to the writer, then the row being written.
     batch: RowBatch,
