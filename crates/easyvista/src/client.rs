@@ -254,41 +254,34 @@ impl TicketingBackend for EasyVistaClient {
 
 impl EntitySource for EasyVistaClient {
     fn records(&self, query: EntityQuery) -> RecordStream {
-        let resource = query.resource.clone();
-        match self.stream(&query) {
-            Ok(records) => {
-                records.map(move |item| item.map_err(|e| entity_error(&resource, e))).boxed()
-            }
-            Err(error) => {
-                futures::stream::once(futures::future::ready(Err(entity_error(&resource, error))))
-                    .boxed()
-            }
-        }
+        entity_stream(&query.resource, self.stream(&query))
     }
 
     fn pages(&self, query: EntityQuery) -> PageStream {
-        let resource = query.resource.clone();
-        match self.stream_pages(&query) {
-            Ok(pages) => {
-                pages.map(move |page| page.map_err(|e| entity_error(&resource, e))).boxed()
-            }
-            Err(error) => {
-                futures::stream::once(futures::future::ready(Err(entity_error(&resource, error))))
-                    .boxed()
-            }
-        }
+        entity_stream(&query.resource, self.stream_pages(&query))
     }
 
     fn raw_pages(&self, query: EntityQuery) -> RawPageStream {
-        let resource = query.resource.clone();
-        match self.stream_raw_pages(&query) {
-            Ok(pages) => {
-                pages.map(move |page| page.map_err(|e| entity_error(&resource, e))).boxed()
-            }
-            Err(error) => {
-                futures::stream::once(futures::future::ready(Err(entity_error(&resource, error))))
-                    .boxed()
-            }
+        entity_stream(&query.resource, self.stream_raw_pages(&query))
+    }
+}
+
+/// A stream of the port's shape: items as they come, errors named after the resource read; a
+/// query that cannot even start is a stream of that one error.
+fn entity_stream<T, S>(
+    resource: &str,
+    opened: Result<S, EasyVistaError>,
+) -> futures::stream::BoxStream<'static, Result<T, ta_ports::EntityError>>
+where
+    T: Send + 'static,
+    S: futures::Stream<Item = Result<T, EasyVistaError>> + Send + 'static,
+{
+    let resource = resource.to_owned();
+    match opened {
+        Ok(items) => items.map(move |item| item.map_err(|e| entity_error(&resource, e))).boxed(),
+        Err(error) => {
+            futures::stream::once(futures::future::ready(Err(entity_error(&resource, error))))
+                .boxed()
         }
     }
 }

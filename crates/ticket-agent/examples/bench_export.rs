@@ -8,8 +8,11 @@
 //! time, and never parses it. The agent's time runs from its start to its exit, so it includes
 //! start-up, parsing, the CSV file, its flush to disk and the rename.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::Instant;
 
 use easyvista_sim::{RunningSimulator, Simulator, SimulatorConfig};
 use serde_json::json;
@@ -23,7 +26,7 @@ const MEMORY_GROWTH_ALLOWED_MIB: f64 = 8.0;
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let binary = agent_binary();
+    let binary = support::agent_binary();
     let mut passed = true;
     let mut peaks = Vec::new();
     for employees in [100_000u64, 1_000_000] {
@@ -65,18 +68,6 @@ async fn measure(binary: &Path, synthetic: u64) -> (bool, f64) {
     println!("ticket-agent: {agent:>9.0} rows/s (ratio {ratio:.2}, goal ≥ {RATIO_GOAL})");
     println!("peak memory:  {peak:>9.1} MiB   (goal ≤ {MEMORY_GOAL_MIB} MiB)");
     (ratio >= RATIO_GOAL && peak <= MEMORY_GOAL_MIB, peak)
-}
-
-/// The release binary beside this example (`target/release/examples/…` → `target/release/`).
-fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().and_then(Path::parent).unwrap().join("ticket-agent");
-    assert!(
-        binary.exists(),
-        "build it first: cargo build --release -p ticket-agent ({})",
-        binary.display()
-    );
-    binary
 }
 
 fn employees_url(sim: &RunningSimulator) -> String {
@@ -134,38 +125,10 @@ fn configure(sim: &RunningSimulator, dir: &Path) {
     std::fs::write(dir.join("appsettings.agent.json"), settings.to_string()).unwrap();
 }
 
-/// Runs `ticket-agent export --full` and returns its rate and peak resident memory (KiB), read
-/// from /proc while it runs.
+/// Runs `ticket-agent export --full` and returns its rate and peak resident memory (KiB).
 async fn run_export(binary: &Path, dir: &Path, total: usize) -> (f64, u64) {
-    let start = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .arg("--config")
-        .arg(dir)
-        .args(["export", "--full"])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("the agent starts");
-    let status_file = format!("/proc/{}/status", child.id().unwrap());
-    let mut peak = 0;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "export failed: {status}");
-            break;
-        }
-        if let Some(hwm) =
-            std::fs::read_to_string(&status_file).ok().as_deref().and_then(high_water_mark)
-        {
-            peak = peak.max(hwm);
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    (total as f64 / start.elapsed().as_secs_f64(), peak)
-}
-
-fn high_water_mark(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let (took, peak) = support::run_measured(binary, dir, &["export", "--full"]).await;
+    (total as f64 / took.as_secs_f64(), peak)
 }
 
 fn count_lines(path: &Path) -> usize {

@@ -4,8 +4,11 @@
 //! Goals: the agent reaches at least 0.7 of the bare client's rate, with a peak memory under
 //! 100 MiB. Run with `cargo xtask bench fulfill` (which builds the binary first).
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::Instant;
 
 use easyvista_sim::{Simulator, SimulatorConfig};
 use futures::StreamExt;
@@ -25,7 +28,7 @@ fn main() {
 }
 
 async fn bench() -> bool {
-    let binary = agent_binary();
+    let binary = support::agent_binary();
     let sim = Simulator::start(SimulatorConfig::default()).await.expect("simulator");
 
     let bare = bare_client(&sim).await;
@@ -45,18 +48,6 @@ async fn bench() -> bool {
     let passed = ratio >= RATIO_GOAL && peak_mib < MEMORY_GOAL_MIB;
     println!("{}", if passed { "goals met" } else { "GOAL MISSED" });
     passed
-}
-
-/// The release binary beside this example (`target/release/examples/…` → `target/release/`).
-fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().and_then(Path::parent).unwrap().join("ticket-agent");
-    assert!(
-        binary.exists(),
-        "build it first: cargo build --release -p ticket-agent ({})",
-        binary.display()
-    );
-    binary
 }
 
 /// Posts the same tickets the agent will, with nothing else around them.
@@ -129,36 +120,8 @@ fn write_config(dir: &Path, sim: &easyvista_sim::RunningSimulator) {
     }
 }
 
-/// Runs `ticket-agent fulfill` and returns its rate and peak resident memory (KiB), read from
-/// /proc while it runs.
+/// Runs `ticket-agent fulfill` and returns its rate and peak resident memory (KiB).
 async fn run_agent(binary: &Path, dir: &Path) -> (f64, u64) {
-    let start = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .arg("--config")
-        .arg(dir)
-        .arg("fulfill")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("agent starts");
-    let status_file = format!("/proc/{}/status", child.id().unwrap());
-    let mut peak = 0;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "fulfill failed: {status}");
-            break;
-        }
-        if let Some(hwm) =
-            std::fs::read_to_string(&status_file).ok().as_deref().and_then(high_water_mark)
-        {
-            peak = peak.max(hwm);
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    (ORDERS as f64 / start.elapsed().as_secs_f64(), peak)
-}
-
-fn high_water_mark(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let (took, peak) = support::run_measured(binary, dir, &["fulfill"]).await;
+    (ORDERS as f64 / took.as_secs_f64(), peak)
 }
