@@ -117,10 +117,24 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", describe(&failure.error));
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// An error and its causes on one line, each cause said once: many errors already quote their
+/// cause in their own message.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 async fn execute(cli: Cli) -> Result<(), Failure> {
@@ -162,5 +176,28 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                 _ => output::run_until_stopped(agent).await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading employees failed: {0}")]
+        struct Inner(String);
+        #[derive(Debug, thiserror::Error)]
+        #[error("connection EV: {source}")]
+        struct Outer {
+            source: Inner,
+        }
+        let error =
+            anyhow::Error::new(Outer { source: Inner("HTTP 401".into()) }).context("export failed");
+        assert_eq!(
+            describe(&error),
+            "export failed: connection EV: reading employees failed: HTTP 401"
+        );
     }
 }
