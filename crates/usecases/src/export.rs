@@ -193,13 +193,24 @@ impl Export {
                     layout.reset();
                     slots = layout.slots(record, &table.columns, LAST_UPDATE);
                 }
-                let fingerprint = table.write_entries(record, &slots[..table.columns.len()]);
-                match stamp {
-                    Some((_, Some(parsed))) => watermark.observe(parsed, fingerprint),
+                table.write_entries(record, &slots[..table.columns.len()]);
+                // The fingerprint matters only to a row the next run reads again, or to the
+                // skipping of rows this run already wrote.
+                let kept = match stamp {
+                    Some((_, Some(parsed))) => watermark.keeps(parsed).then_some(parsed),
                     Some((text, None)) => {
-                        debug!(entity = %entity.name, stamp = text, "a LAST_UPDATE is not a timestamp")
+                        debug!(entity = %entity.name, stamp = text, "a LAST_UPDATE is not a timestamp");
+                        None
                     }
-                    None => {}
+                    None => None,
+                };
+                if kept.is_none() && already.is_empty() {
+                    table.batch.end_row();
+                    return;
+                }
+                let fingerprint = row_fingerprint(table.batch.partial_row());
+                if let Some(parsed) = kept {
+                    watermark.observe(parsed, fingerprint);
                 }
                 if already.contains(&fingerprint) {
                     table.batch.discard_partial_row();
@@ -276,19 +287,14 @@ impl Table {
     }
 
     /// Writes the cells of `record`, one per slot (the entry of each column), as the row in
-    /// progress and returns their fingerprint; the caller ends the row or discards it.
-    fn write_entries(&mut self, record: &[rows::Entry], slots: &[Option<usize>]) -> u64 {
-        let mut hash = Fingerprint::new();
+    /// progress; the caller ends the row or discards it.
+    fn write_entries(&mut self, record: &[rows::Entry], slots: &[Option<usize>]) {
         for slot in slots {
-            let cell = self.batch.cell_buffer();
-            let start = cell.len();
             if let Some(at) = *slot {
-                rows::write_entry(cell, record, at);
+                rows::write_entry(self.batch.cell_buffer(), record, at);
             }
-            hash.cell(&cell.as_bytes()[start..]);
             self.batch.end_cell();
         }
-        hash.finish()
     }
 
     /// Hands the rows held to the writer, which writes them while the next page is read: at
@@ -447,10 +453,13 @@ impl Fingerprint {
     }
 
     fn cell(&mut self, text: &[u8]) {
-        for &byte in text.iter().chain(&[0x1f]) {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        const PRIME: u64 = 0x0100_0000_01b3;
+        // One local the loop keeps in a register; the same bytes in the same order as ever.
+        let mut hash = self.0;
+        for &byte in text {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
         }
+        self.0 = (hash ^ 0x1f).wrapping_mul(PRIME);
     }
 
     fn finish(self) -> u64 {
@@ -458,13 +467,18 @@ impl Fingerprint {
     }
 }
 
-#[cfg(test)]
-fn fingerprint(cells: &[String]) -> u64 {
+/// The fingerprint of a row's cells.
+fn row_fingerprint<'c>(cells: impl IntoIterator<Item = &'c str>) -> u64 {
     let mut hash = Fingerprint::new();
     for cell in cells {
         hash.cell(cell.as_bytes());
     }
     hash.finish()
+}
+
+#[cfg(test)]
+fn fingerprint(cells: &[String]) -> u64 {
+    row_fingerprint(cells.iter().map(String::as_str))
 }
 
 fn parse_stamp(text: &str) -> Option<DateTime<FixedOffset>> {
@@ -497,6 +511,11 @@ impl Watermark {
             window: BTreeSet::new(),
             shrunk: false,
         }
+    }
+
+    /// Whether [`Watermark::observe`] would keep a row of `stamp` (so its fingerprint matters).
+    fn keeps(&self, stamp: DateTime<FixedOffset>) -> bool {
+        self.newest.is_none_or(|newest| stamp > newest || stamp >= newest - self.overlap)
     }
 
     fn observe(&mut self, stamp: DateTime<FixedOffset>, fingerprint: u64) {
