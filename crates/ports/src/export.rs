@@ -137,6 +137,14 @@ impl RowBatch {
         self.cells(self.rows * self.width, self.ends.len())
     }
 
+    /// The text of cell `column` of complete row `row`.
+    pub fn cell(&self, row: usize, column: usize) -> &str {
+        assert!(row < self.rows && column < self.width, "no cell {column} in row {row}");
+        let at = row * self.width + column;
+        let start = if at == 0 { 0 } else { self.ends[at - 1] };
+        &self.text[start..self.ends[at]]
+    }
+
     /// The complete rows, each as its cells.
     pub fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = &str> + '_> + '_ {
         (0..self.rows).map(|row| self.cells(row * self.width, (row + 1) * self.width))
@@ -181,6 +189,10 @@ mod tests {
         let rows: Vec<Vec<&str>> = batch.rows().map(Iterator::collect).collect();
         assert_eq!(rows, [vec!["1", "Morley, Gaby"], vec!["2", ""]]);
 
+        assert_eq!(
+            (batch.cell(0, 1), batch.cell(1, 0), batch.cell(1, 1)),
+            ("Morley, Gaby", "2", "")
+        );
         batch.pop_row();
         assert_eq!(batch.rows().count(), 1);
         batch.pop_row();

@@ -169,6 +169,8 @@ impl Export {
         // The server may ignore the range filter: records older than asked are left out here.
         let since = query.updated_since.as_deref().and_then(parse_stamp);
         let mut layout = Layout::default();
+        // (row in the batch, LAST_UPDATE) of the rows of this page whose fingerprint is kept.
+        let mut pending = Vec::new();
         let mut pages = self.source.raw_pages(query);
         while let Some(item) = pages.next().await {
             let page = match item {
@@ -204,7 +206,11 @@ impl Export {
                     }
                     None => None,
                 };
-                if kept.is_none() && already.is_empty() {
+                if already.is_empty() {
+                    // Nothing to skip: fingerprints are worked out for the whole page at once.
+                    if let Some(parsed) = kept {
+                        pending.push((table.batch.len(), parsed));
+                    }
                     table.batch.end_row();
                     return;
                 }
@@ -226,6 +232,13 @@ impl Export {
                     reason: format!("a page of records is not valid JSON: {error}"),
                 };
                 return Err(ExportError::Read { connection: self.connection.clone(), source });
+            }
+            if !pending.is_empty() {
+                let rows: Vec<usize> = pending.iter().map(|(row, _)| *row).collect();
+                let fingerprints = batch_fingerprints(&table.batch, &rows);
+                for ((_, stamp), fingerprint) in pending.drain(..).zip(fingerprints) {
+                    watermark.observe(stamp, fingerprint);
+                }
             }
             if table.batch.len() >= table.batch_size {
                 table.flush(&entity.name, progress).await.map_err(store)?;
@@ -476,6 +489,37 @@ fn row_fingerprint<'c>(cells: impl IntoIterator<Item = &'c str>) -> u64 {
     hash.finish()
 }
 
+/// The fingerprints of `rows` of `batch`, as [`row_fingerprint`] gives them. Four rows are
+/// hashed side by side, since each hash waits on its previous byte.
+fn batch_fingerprints(batch: &RowBatch, rows: &[usize]) -> Vec<u64> {
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut fours = rows.chunks_exact(4);
+    for four in &mut fours {
+        let mut hashes = [Fingerprint::new().0; 4];
+        for column in 0..batch.width() {
+            let cells: [&[u8]; 4] = std::array::from_fn(|j| batch.cell(four[j], column).as_bytes());
+            let common = cells.iter().map(|c| c.len()).min().unwrap_or(0);
+            let [a, b, c, d] = cells.map(|cell| &cell[..common]);
+            for (((&a, &b), &c), &d) in a.iter().zip(b).zip(c).zip(d) {
+                for (hash, byte) in hashes.iter_mut().zip([a, b, c, d]) {
+                    *hash = (*hash ^ u64::from(byte)).wrapping_mul(PRIME);
+                }
+            }
+            for (hash, cell) in hashes.iter_mut().zip(cells) {
+                let mut rest = Fingerprint(*hash);
+                rest.cell(&cell[common..]);
+                *hash = rest.0;
+            }
+        }
+        out.extend(hashes);
+    }
+    for &row in fours.remainder() {
+        out.push(row_fingerprint((0..batch.width()).map(|column| batch.cell(row, column))));
+    }
+    out
+}
+
 #[cfg(test)]
 fn fingerprint(cells: &[String]) -> u64 {
     row_fingerprint(cells.iter().map(String::as_str))
@@ -637,6 +681,24 @@ mod tests {
         // Cookies keep fingerprints from run to run: the hash of a row must never change.
         let cells = ["7", "Morley, Gaby", ""].map(String::from);
         assert_eq!(fingerprint(&cells), 0x27b787a2550c09f8);
+    }
+
+    #[test]
+    fn fingerprints_of_a_batch_are_those_of_each_row() {
+        let rows: Vec<Vec<String>> = (0..11)
+            .map(|i| vec!["x".repeat(i), format!("{i}, é"), String::new(), "y".repeat(11 - i)])
+            .collect();
+        let mut batch = RowBatch::new(4);
+        for row in &rows {
+            for cell in row {
+                batch.cell_buffer().push_str(cell);
+                batch.end_cell();
+            }
+            batch.end_row();
+        }
+        let picked = [0, 3, 4, 5, 10, 1, 2, 9, 7];
+        let expected: Vec<u64> = picked.iter().map(|&i| fingerprint(&rows[i])).collect();
+        assert_eq!(batch_fingerprints(&batch, &picked), expected);
     }
 
     #[test]
