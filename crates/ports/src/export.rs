@@ -107,11 +107,13 @@ impl RowBatch {
     }
 
     /// The text of the cell being written, to append to; [`RowBatch::end_cell`] closes it.
+    #[inline]
     pub fn cell_buffer(&mut self) -> &mut String {
         &mut self.text
     }
 
     /// Closes the cell being written.
+    #[inline]
     pub fn end_cell(&mut self) {
         self.ends.push(self.text.len());
     }
@@ -138,6 +140,7 @@ impl RowBatch {
     }
 
     /// The text of cell `column` of complete row `row`.
+    #[inline]
     pub fn cell(&self, row: usize, column: usize) -> &str {
         assert!(row < self.rows && column < self.width, "no cell {column} in row {row}");
         let at = row * self.width + column;
