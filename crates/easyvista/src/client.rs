@@ -82,27 +82,15 @@ impl EasyVistaClient {
         EasyVistaError,
     > {
         let url = self.query_url(query)?;
-        let page_size =
-            if query.page_size == 0 { self.inner.config.page_size } else { query.page_size };
-        let since = match &query.updated_since {
-            Some(text) => Some(crate::follow::parse_stamp(text).ok_or_else(|| {
-                EasyVistaError::config(
-                    "updated_since",
-                    Some(text),
-                    "not a timestamp with an offset",
-                )
-            })?),
-            None => None,
-        };
+        let page_size = self.page_size(query);
+        let since = updated_since(query)?;
         let records =
             stream_records(self.inner.transport.clone(), Arc::new(Cost::default()), url, page_size);
         // The server may ignore the range filter: check it here too.
         Ok(records.filter(move |item| {
-            let keep = match (item, since) {
-                (Ok(record), Some(since)) => crate::records::text_field(record, "last_update")
-                    .and_then(crate::follow::parse_stamp)
-                    .is_none_or(|updated| updated >= since),
-                _ => true,
+            let keep = match item {
+                Ok(record) => is_recent(record, since),
+                Err(_) => true,
             };
             futures::future::ready(keep)
         }))
@@ -121,18 +109,8 @@ impl EasyVistaClient {
         EasyVistaError,
     > {
         let url = self.query_url(query)?;
-        let page_size =
-            if query.page_size == 0 { self.inner.config.page_size } else { query.page_size };
-        let since = match &query.updated_since {
-            Some(text) => Some(crate::follow::parse_stamp(text).ok_or_else(|| {
-                EasyVistaError::config(
-                    "updated_since",
-                    Some(text),
-                    "not a timestamp with an offset",
-                )
-            })?),
-            None => None,
-        };
+        let page_size = self.page_size(query);
+        let since = updated_since(query)?;
         let pages = crate::records::stream_pages(
             self.inner.transport.clone(),
             Arc::new(Cost::default()),
@@ -142,13 +120,7 @@ impl EasyVistaClient {
         // The server may ignore the range filter: check it here too.
         Ok(crate::records::read_ahead(pages).map(move |page| {
             let mut records = page?;
-            if let Some(since) = since {
-                records.retain(|record| {
-                    crate::records::text_field(record, "last_update")
-                        .and_then(crate::follow::parse_stamp)
-                        .is_none_or(|updated| updated >= since)
-                });
-            }
+            records.retain(|record| is_recent(record, since));
             Ok(records)
         }))
     }
@@ -164,8 +136,7 @@ impl EasyVistaClient {
         EasyVistaError,
     > {
         let url = self.query_url(query)?;
-        let page_size =
-            if query.page_size == 0 { self.inner.config.page_size } else { query.page_size };
+        let page_size = self.page_size(query);
         let pages = crate::records::stream_raw_pages(
             self.inner.transport.clone(),
             Arc::new(Cost::default()),
@@ -175,6 +146,11 @@ impl EasyVistaClient {
         Ok(crate::records::read_ahead(pages))
     }
 
+    /// The query's page size, or the connection's when the query leaves it to the source.
+    fn page_size(&self, query: &EntityQuery) -> usize {
+        if query.page_size == 0 { self.inner.config.page_size } else { query.page_size }
+    }
+
     fn query_url(&self, query: &EntityQuery) -> Result<Url, EasyVistaError> {
         let mut url = self.inner.transport.resource_url(&query.resource)?;
         {
@@ -182,14 +158,7 @@ impl EasyVistaClient {
             if !query.fields.is_empty() {
                 pairs.append_pair("fields", &query.fields.join(","));
             }
-            if let Some(since) = &query.updated_since {
-                let stamp = crate::follow::parse_stamp(since).ok_or_else(|| {
-                    EasyVistaError::config(
-                        "updated_since",
-                        Some(since),
-                        "not a timestamp with an offset",
-                    )
-                })?;
+            if let Some(stamp) = updated_since(query)? {
                 pairs.append_pair(
                     "search",
                     &format!("last_update:({};)", crate::follow::format_stamp(stamp)),
@@ -264,6 +233,33 @@ impl EntitySource for EasyVistaClient {
     fn raw_pages(&self, query: EntityQuery) -> RawPageStream {
         entity_stream(&query.resource, self.stream_raw_pages(&query))
     }
+}
+
+/// The query's `updated_since`, read as a timestamp with an offset.
+fn updated_since(query: &EntityQuery) -> Result<Option<crate::follow::Stamp>, EasyVistaError> {
+    query
+        .updated_since
+        .as_deref()
+        .map(|text| {
+            crate::follow::parse_stamp(text).ok_or_else(|| {
+                EasyVistaError::config(
+                    "updated_since",
+                    Some(text),
+                    "not a timestamp with an offset",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Whether a record was updated at or after `since`: the server may ignore the range filter, so
+/// it is checked here too. A record without a readable LAST_UPDATE is kept.
+fn is_recent(record: &crate::records::Record, since: Option<crate::follow::Stamp>) -> bool {
+    since.is_none_or(|since| {
+        crate::records::text_field(record, "last_update")
+            .and_then(crate::follow::parse_stamp)
+            .is_none_or(|updated| updated >= since)
+    })
 }
 
 /// A stream of the port's shape: items as they come, errors named after the resource read; a

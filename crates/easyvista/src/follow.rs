@@ -26,7 +26,7 @@ const WATERMARK_PREFIX: &str = "ev1:";
 /// Batched searches (and single reads) in flight at once during a full read.
 const CONCURRENCY: usize = 4;
 
-type Stamp = DateTime<FixedOffset>;
+pub(crate) type Stamp = DateTime<FixedOffset>;
 
 enum DeltaFailure {
     /// Rows older than the range came back: the server ignored the LAST_UPDATE filter.
