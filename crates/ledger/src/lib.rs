@@ -537,15 +537,8 @@ impl Ledger for SqliteLedger {
             let tx = write(conn)?;
             let now = now();
             for reference in &references {
-                match current(&tx, reference)?.0 {
-                    OrderStage::Finished => {}
-                    OrderStage::Reported => continue,
-                    stage => {
-                        return Err(conflict(format!(
-                            "order {reference} is {}: it has no result to publish",
-                            stage_name(stage)
-                        )));
-                    }
+                if !awaits_report(&tx, reference, "publish")? {
+                    continue;
                 }
                 tx.prepare_cached("UPDATE orders SET batch = ?2, updated_at = ?3 WHERE reference = ?1 AND batch IS NULL")?.execute(params![reference.as_str(), batch, now],
                 )?;
@@ -568,15 +561,8 @@ impl Ledger for SqliteLedger {
             let tx = write(conn)?;
             let now = now();
             for reference in &references {
-                match current(&tx, reference)?.0 {
-                    OrderStage::Finished => {}
-                    OrderStage::Reported => continue,
-                    stage => {
-                        return Err(conflict(format!(
-                            "order {reference} is {}: it has no result to report",
-                            stage_name(stage)
-                        )));
-                    }
+                if !awaits_report(&tx, reference, "report")? {
+                    continue;
                 }
                 tx.prepare_cached("UPDATE orders SET stage = 'reported', reported_at = ?2, report_location = ?3, updated_at = ?2
                      WHERE reference = ?1")?.execute(params![reference.as_str(), now, location],
@@ -737,6 +723,19 @@ impl StoredRecord {
 }
 
 // === helpers ===
+
+/// Whether an order's result still waits to go out: true when finished, false when already
+/// reported (left as it is); any other stage is a conflict, as it has no result to `action`.
+fn awaits_report(tx: &Connection, reference: &ExternalReference, action: &str) -> Step<bool> {
+    match current(tx, reference)?.0 {
+        OrderStage::Finished => Ok(true),
+        OrderStage::Reported => Ok(false),
+        stage => Err(conflict(format!(
+            "order {reference} is {}: it has no result to {action}",
+            stage_name(stage)
+        ))),
+    }
+}
 
 /// A call's own savepoint inside the group's transaction (which already holds the file's write
 /// lock): committing it keeps its changes for the group, dropping it undoes them.
