@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use secrecy::ExposeSecret;
 use serde::de::value::{StrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
@@ -43,8 +44,9 @@ impl<'a> Node<'a> {
         self.value.map(|entry| &entry.value)
     }
 
-    /// Does this setting hold a secret, or a key whose name says it is one? Its value is then
-    /// never quoted in an error.
+    /// Does this setting hold a secret, or a key whose name says it may be one? Its value is
+    /// then never quoted in an error. Wider than the tree's rule for what is read as a secret
+    /// (any key containing `key` counts here): an error message loses nothing by hiding more.
     fn sensitive(&self) -> bool {
         if matches!(self.scalar(), Some(Scalar::Secret(_))) {
             return true;
@@ -156,9 +158,11 @@ impl<'de> de::Deserializer<'de> for &Node<'_> {
                 }
             }
             Some(Scalar::Bool(flag)) => visitor.visit_bool(*flag),
-            Some(secret @ Scalar::Secret(_)) => {
-                visitor.visit_string(secret.text().unwrap_or_default().to_string())
-            }
+            // Lent, not copied: a visitor that keeps the value (a `SecretString` target, through
+            // serde's `String` visitor) makes the one copy it keeps, with exactly the text's
+            // length, and secrecy turns that `String` into its boxed secret without reallocating.
+            // No plain copy of ours is left behind.
+            Some(Scalar::Secret(secret)) => visitor.visit_str(secret.expose_secret()),
         }
         .map_err(|error| self.own(error))
     }
@@ -201,8 +205,11 @@ impl<'de> de::Deserializer<'de> for &Node<'_> {
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ExtractError> {
+        // The text is lent (`visit_str`), never handed over as a `String` of ours: for a secret,
+        // the only copy is the one a `SecretString` target keeps (see `deserialize_any`), and a
+        // visitor that refuses the value copies nothing.
         let text = self.text("text")?;
-        visitor.visit_string(text.to_string()).map_err(|error| self.own(error))
+        visitor.visit_str(text).map_err(|error| self.own(error))
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ExtractError> {

@@ -1,6 +1,7 @@
 //! The merged settings tree: every source flattened to `Section:Key` paths, applied in order,
 //! later sources winning key by key, keys compared without regard to case. Values that came
-//! from a secret source or the environment stay `SecretString`; `Debug` shows no value at all.
+//! from a secret source or the environment, and values of any file whose key names a secret
+//! (`Password`, `ClientSecret`, `Token`, …), are `SecretString`; `Debug` shows no value at all.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -57,7 +58,8 @@ pub struct SettingInfo {
     pub path: String,
     /// The source that supplied the value in force.
     pub origin: String,
-    /// Did the value come from a secret source or the environment?
+    /// Is the value held as a secret: it came from a secret source or the environment, or its
+    /// key names a secret (`Password`, `ClientSecret`, `Token`, …)?
     pub secret: bool,
 }
 
@@ -287,8 +289,41 @@ fn strip_prefix_ignore_case<'a>(name: &'a str, prefix: &str) -> Option<&'a str> 
     head.eq_ignore_ascii_case(prefix).then(|| &name[prefix.len()..])
 }
 
+/// Words that make a key name a secret one when it contains them (compared in lower case, with
+/// `_` and `-` removed): `Password`, `ProxyPassword`, `ClientSecret`, `AccessToken`, `ApiKey`,
+/// `ConnectionString`, `SasToken`, `Credentials`, …
+const SECRET_KEY_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+    "connectionstring",
+    "apikey",
+    "accesskey",
+    "accountkey",
+    "privatekey",
+    "sharedkey",
+    "subscriptionkey",
+];
+
+/// Does the setting at `path` hold a secret by its key's name? The key is the last segment
+/// that is not a list index, so every element of `Tokens: [...]` is secret too.
+pub(crate) fn names_a_secret(path: &[String]) -> bool {
+    let Some(key) = path.iter().rev().find(|segment| segment.parse::<usize>().is_err()) else {
+        return false;
+    };
+    let key: String =
+        key.chars().filter(|c| *c != '_' && *c != '-').collect::<String>().to_lowercase();
+    SECRET_KEY_WORDS.iter().any(|word| key.contains(word))
+}
+
 /// Every leaf of a JSON document with its path: object keys split on `:` as .NET does, array
-/// elements under their index. Empty objects and arrays contribute nothing.
+/// elements under their index. Empty objects and arrays contribute nothing. A text or number
+/// whose key names a secret ([`names_a_secret`]) becomes a [`Scalar::Secret`] here, so the tree
+/// never holds it as plain text.
 fn flatten(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Scalar)>) {
     match value {
         Value::Object(map) => {
@@ -307,7 +342,12 @@ fn flatten(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Sc
             }
         }
         leaf if !path.is_empty() => {
+            let secret = names_a_secret(path);
             let scalar = match leaf {
+                Value::String(text) if secret => Scalar::Secret(SecretString::from(text.as_str())),
+                Value::Number(number) if secret => {
+                    Scalar::Secret(SecretString::from(number.to_string()))
+                }
                 Value::String(text) => Scalar::Text(text.clone()),
                 Value::Number(number) => Scalar::Number(number.to_string()),
                 Value::Bool(flag) => Scalar::Bool(*flag),
@@ -316,5 +356,74 @@ fn flatten(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Sc
             out.push((path.clone(), scalar));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(text: &str) -> Vec<String> {
+        text.split(':').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn key_names_that_say_secret_are_recognised_in_any_case() {
+        for secret in [
+            "Connections:A:Password",
+            "x:CLIENTSECRET",
+            "x:client_secret",
+            "x:AccessToken",
+            "x:ApiKey",
+            "x:api-key",
+            "x:StorageConnectionString",
+            "x:Pwd",
+            "x:Credentials:0",
+        ] {
+            assert!(names_a_secret(&path(secret)), "{secret}");
+        }
+        for plain in [
+            "Connections:A:Server",
+            "x:Login",
+            "x:Account",
+            "x:KeyVault",
+            "x:Key",
+            "x:PageSize",
+            "x:0",
+        ] {
+            assert!(!names_a_secret(&path(plain)), "{plain}");
+        }
+    }
+
+    #[test]
+    fn flatten_keeps_secret_named_text_and_numbers_out_of_plain_scalars() {
+        let document = serde_json::json!({ "A": { "Password": "pw", "Pin": 1, "Token": 7, "UseToken": true, "Login": "me" } });
+        let mut leaves = Vec::new();
+
+        flatten(&document, &mut Vec::new(), &mut leaves);
+        let kinds: Vec<(String, &str)> = leaves
+            .iter()
+            .map(|(path, scalar)| {
+                let kind = match scalar {
+                    Scalar::Secret(_) => "secret",
+                    Scalar::Text(_) => "text",
+                    Scalar::Number(_) => "number",
+                    Scalar::Bool(_) => "bool",
+                    Scalar::Null => "null",
+                };
+                (path.join(":"), kind)
+            })
+            .collect();
+
+        assert_eq!(
+            kinds,
+            [
+                ("A:Password".to_string(), "secret"),
+                ("A:Pin".to_string(), "number"),
+                ("A:Token".to_string(), "secret"),
+                ("A:UseToken".to_string(), "bool"),
+                ("A:Login".to_string(), "text"),
+            ]
+        );
     }
 }

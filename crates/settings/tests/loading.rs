@@ -6,7 +6,7 @@ use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use ta_ports::{MockSecretSource, SecretSetting, SecretSource};
+use ta_ports::SecretSetting;
 use ta_settings::{SettingsError, SettingsTree};
 
 const PLAIN: &str = r#"{
@@ -164,22 +164,31 @@ fn an_encrypted_file_alone_overrides_the_plain_value() {
     );
 }
 
-#[tokio::test]
-async fn a_vault_alone_overrides_key_by_key() {
+#[test]
+fn a_vault_alone_overrides_only_the_keys_it_supplies() {
     let (_dir, mut tree) = loaded();
-    let mut vault = MockSecretSource::new();
-    vault.expect_name().return_const("Azure Key Vault https://vault.example/".to_string());
-    vault
-        .expect_fetch()
-        .returning(|| Ok(vec![secret("Connections:EasyVistaManual:Login", "vault-login")]));
 
-    tree.apply_secrets(&vault.name(), vault.fetch().await.unwrap());
+    tree.apply_secrets(
+        "Azure Key Vault https://vault.example/",
+        vec![secret("Connections:EasyVistaManual:Login", "vault-login")],
+    );
     let connection = tree.connection("EasyVistaManual").unwrap();
+    let filter: String = tree.section("Connections:EasyVistaManual:Filter").unwrap().unwrap();
+    let login = tree
+        .settings()
+        .into_iter()
+        .find(|info| info.path == "Connections:EasyVistaManual:Login")
+        .unwrap();
 
     assert_eq!(connection.login.as_deref(), Some("vault-login"));
     assert_eq!(password(&tree), "plain-password-1");
-    let filter: String = tree.section("Connections:EasyVistaManual:Filter").unwrap().unwrap();
     assert_eq!(filter, "plain-filter");
+    assert_eq!(login.origin, "Azure Key Vault https://vault.example/");
+    assert!(login.secret, "a vault's value is held as a secret even under a plain key name");
+    assert_eq!(
+        tree.origin_of("Connections:EasyVistaManual:Password").as_deref(),
+        Some("appsettings.agent.json")
+    );
 }
 
 #[test]
@@ -384,4 +393,48 @@ fn a_clone_with_the_environment_configures_sources_without_changing_the_order() 
     assert_eq!(certificate.file, "agent.pfx");
     assert_eq!(certificate.password.expose_secret(), "pfx-password");
     assert_eq!(tree.connection("a").unwrap().password.unwrap().expose_secret(), "env");
+}
+
+#[test]
+fn plain_file_values_under_secret_key_names_are_held_as_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    write_settings(
+        dir.path(),
+        r#"{
+  "Connections": { "A": { "Server": "https://a.example/", "Login": "a-login", "PASSWORD": "file-pw-1", "Token": "file-tok-2" } },
+  "AzureKeyVault": { "ClientSecret": "file-cs-3", "ConnectionString": "file-cn-4" },
+  "TicketAgent": { "Api_Key": "file-ak-5", "Pin": { "Passphrase": 60731 }, "RefreshTokens": [ "file-rt-6" ], "PageSize": 50 }
+}"#,
+    );
+
+    let tree = SettingsTree::from_dir(dir.path()).unwrap();
+    let secret_paths: Vec<String> =
+        tree.settings().into_iter().filter(|info| info.secret).map(|info| info.path).collect();
+    let shown = format!("{tree:?} {:?}", tree.settings());
+    let passphrase: SecretString = tree.section("TicketAgent:Pin:Passphrase").unwrap().unwrap();
+    let as_json: serde_json::Value = tree.section("Connections:A").unwrap().unwrap();
+
+    assert_eq!(
+        secret_paths,
+        [
+            "AzureKeyVault:ClientSecret",
+            "AzureKeyVault:ConnectionString",
+            "Connections:A:PASSWORD",
+            "Connections:A:Token",
+            "TicketAgent:Api_Key",
+            "TicketAgent:Pin:Passphrase",
+            "TicketAgent:RefreshTokens:0",
+        ]
+    );
+    for value in
+        ["file-pw-1", "file-tok-2", "file-cs-3", "file-cn-4", "file-ak-5", "60731", "file-rt-6"]
+    {
+        assert!(!shown.contains(value), "{value} shown in {shown}");
+    }
+    assert_eq!(passphrase.expose_secret(), "60731");
+    assert_eq!(tree.connection("A").unwrap().password.unwrap().expose_secret(), "file-pw-1");
+    assert_eq!(as_json["Login"], "a-login");
+    assert_eq!(as_json["PASSWORD"], "file-pw-1");
+    let page_size: u32 = tree.section("TicketAgent:PageSize").unwrap().unwrap();
+    assert_eq!(page_size, 50);
 }
