@@ -31,6 +31,11 @@ type Params = Query<Vec<(String, String)>>;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FaultDecision(pub(crate) Fault);
 
+/// Set on a response by a handler that did its work but whose answer must be lost: the
+/// middleware closes the connection instead of sending it.
+#[derive(Debug, Clone, Copy)]
+struct LoseAnswer;
+
 const DEFAULT_MAX_ROWS: usize = 100;
 const MEMOS: &[&str] =
     &["comment", "description", "dynamic_details", "risk_description", "system_affected"];
@@ -180,20 +185,21 @@ async fn observe(State(shared): AppState, mut request: Request, next: Next) -> R
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let control = request.extensions().get::<ConnectionControl>().cloned();
     match fault {
         Fault::Drop => {
             shared.counters.count(label, 0);
-            if let Some(control) = request.extensions().get::<ConnectionControl>() {
-                control.drop_connection();
-                std::future::pending::<()>().await;
-            }
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            return drop_connection(control).await;
         }
         Fault::Error { status, retry_after_secs } => {
             shared.counters.count(label, status);
             return injected_error(status, retry_after_secs);
         }
-        Fault::None | Fault::Stall(_) | Fault::FailAfterCreate => {}
+        Fault::None
+        | Fault::Stall(_)
+        | Fault::FailAfterCreate
+        | Fault::DropAfterCreate
+        | Fault::ErrorAfterCreate { .. } => {}
     }
 
     let response = match authorize(&shared, request.uri().path(), request.headers()) {
@@ -203,11 +209,24 @@ async fn observe(State(shared): AppState, mut request: Request, next: Next) -> R
         }
         Err(e) => e.into_response(),
     };
+    if response.extensions().get::<LoseAnswer>().is_some() {
+        shared.counters.count(label, 0);
+        return drop_connection(control).await;
+    }
     shared.counters.count(label, response.status().as_u16());
     if let Fault::Stall(delay) = fault {
         tokio::time::sleep(delay).await;
     }
     response
+}
+
+/// Closes the connection without an answer; the 503 is only for a request served without one.
+async fn drop_connection(control: Option<ConnectionControl>) -> Response {
+    if let Some(control) = control {
+        control.drop_connection();
+        std::future::pending::<()>().await;
+    }
+    StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
 fn injected_error(status: u16, retry_after_secs: u64) -> Response {
@@ -447,12 +466,22 @@ async fn create_request(
     };
     shared.counters.tickets_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(ticket = %rfc, "ticket created");
-    if let FaultDecision(Fault::FailAfterCreate) = decision {
-        return Err(ApiError::Rejected(
+    match decision.0 {
+        Fault::FailAfterCreate => Err(ApiError::Rejected(
             "Transaction (Process ID 67) was deadlocked on lock resources - ".into(),
-        ));
+        )),
+        Fault::ErrorAfterCreate { status, retry_after_secs } => {
+            Ok(injected_error(status, retry_after_secs))
+        }
+        Fault::DropAfterCreate => {
+            let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+            response.extensions_mut().insert(LoseAnswer);
+            Ok(response)
+        }
+        Fault::None | Fault::Drop | Fault::Error { .. } | Fault::Stall(_) => {
+            Ok(created(shared.instance.href(format_args!("requests/{rfc}"))))
+        }
     }
-    Ok(created(shared.instance.href(format_args!("requests/{rfc}"))))
 }
 
 async fn get_request(

@@ -67,7 +67,8 @@ pub mod routes {
 }
 
 /// What goes wrong on a route. Rates are probabilities in `0.0..=1.0`; one draw per call picks at
-/// most one of drop, error, stall and fail-after-create (their rates add up to at most 1).
+/// most one of drop, error, stall, fail-after-create, drop-after-create and error-after-create
+/// (their rates add up to at most 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FaultSpec {
@@ -84,6 +85,12 @@ pub struct FaultSpec {
     pub stall_ms: u64,
     /// Share of creates that create the ticket and then answer 590 (only on `POST /requests`).
     pub fail_after_create_rate: f64,
+    /// Share of creates that create the ticket and then close the connection without an answer
+    /// (only on `POST /requests`; counted as `"dropped"`).
+    pub drop_after_create_rate: f64,
+    /// Share of creates that create the ticket and then answer `error_status` (503, 500, 429, …,
+    /// with `Retry-After` as for `error_rate`; only on `POST /requests`).
+    pub error_after_create_rate: f64,
     /// Added to every call of the route.
     pub latency_ms: u64,
     /// Seed of the route's generator.
@@ -100,6 +107,8 @@ impl Default for FaultSpec {
             stall_rate: 0.0,
             stall_ms: 30_000,
             fail_after_create_rate: 0.0,
+            drop_after_create_rate: 0.0,
+            error_after_create_rate: 0.0,
             latency_ms: 0,
             seed: 1,
         }
@@ -127,6 +136,16 @@ impl FaultSpec {
         Self { fail_after_create_rate: rate, ..Self::default() }
     }
 
+    /// `rate` of creates lose their connection without an answer although the ticket was created.
+    pub fn drop_after_create(rate: f64) -> Self {
+        Self { drop_after_create_rate: rate, ..Self::default() }
+    }
+
+    /// `rate` of creates answer `status` (503, 500, 429, …) although the ticket was created.
+    pub fn error_after_create(rate: f64, status: u16) -> Self {
+        Self { error_after_create_rate: rate, error_status: status, ..Self::default() }
+    }
+
     /// Every call takes `delay` longer.
     pub fn latency(delay: Duration) -> Self {
         Self { latency_ms: millis(delay), ..Self::default() }
@@ -145,14 +164,22 @@ impl FaultSpec {
     }
 
     fn validate(&self) -> Result<(), AdminError> {
-        let rates = [self.error_rate, self.drop_rate, self.stall_rate, self.fail_after_create_rate];
+        let rates = [
+            self.error_rate,
+            self.drop_rate,
+            self.stall_rate,
+            self.fail_after_create_rate,
+            self.drop_after_create_rate,
+            self.error_after_create_rate,
+        ];
         if rates.iter().any(|r| !(0.0..=1.0).contains(r)) {
             return Err(AdminError::InvalidFault("every rate must be between 0 and 1".into()));
         }
         if rates.iter().sum::<f64>() > 1.0 + 1e-9 {
             return Err(AdminError::InvalidFault("the rates add up to more than 1".into()));
         }
-        if self.error_rate > 0.0 && !(400..=599).contains(&self.error_status) {
+        let uses_status = self.error_rate > 0.0 || self.error_after_create_rate > 0.0;
+        if uses_status && !(400..=599).contains(&self.error_status) {
             return Err(AdminError::InvalidFault(format!(
                 "{} is not an error status",
                 self.error_status
@@ -174,6 +201,8 @@ pub(crate) enum Fault {
     Error { status: u16, retry_after_secs: u64 },
     Stall(Duration),
     FailAfterCreate,
+    DropAfterCreate,
+    ErrorAfterCreate { status: u16, retry_after_secs: u64 },
 }
 
 struct RouteFault {
@@ -232,9 +261,24 @@ impl Faults {
         if draw < edge {
             return (Fault::Stall(Duration::from_millis(spec.stall_ms)), latency);
         }
+        if route != routes::CREATE_REQUEST {
+            return (Fault::None, latency);
+        }
         edge += spec.fail_after_create_rate;
-        if draw < edge && route == routes::CREATE_REQUEST {
+        if draw < edge {
             return (Fault::FailAfterCreate, latency);
+        }
+        edge += spec.drop_after_create_rate;
+        if draw < edge {
+            return (Fault::DropAfterCreate, latency);
+        }
+        edge += spec.error_after_create_rate;
+        if draw < edge {
+            let fault = Fault::ErrorAfterCreate {
+                status: spec.error_status,
+                retry_after_secs: spec.retry_after_secs,
+            };
+            return (fault, latency);
         }
         (Fault::None, latency)
     }
@@ -346,6 +390,40 @@ mod tests {
     }
 
     #[test]
+    fn after_create_faults_only_on_create() {
+        let faults = Faults::default();
+        faults.set(routes::ANY, FaultSpec::drop_after_create(1.0)).expect("valid");
+        assert_eq!(faults.decide(routes::CREATE_REQUEST).0, Fault::DropAfterCreate);
+        assert_eq!(faults.decide(routes::UPDATE_REQUEST).0, Fault::None);
+        faults
+            .set(routes::ANY, FaultSpec::error_after_create(1.0, 503).with_retry_after(4))
+            .expect("valid");
+        assert_eq!(
+            faults.decide(routes::CREATE_REQUEST).0,
+            Fault::ErrorAfterCreate { status: 503, retry_after_secs: 4 }
+        );
+        assert_eq!(faults.decide(routes::GET_REQUEST).0, Fault::None);
+    }
+
+    #[test]
+    fn after_create_rates_share_one_draw() {
+        let faults = Faults::default();
+        let spec = FaultSpec {
+            fail_after_create_rate: 0.2,
+            drop_after_create_rate: 0.3,
+            error_after_create_rate: 0.5,
+            ..FaultSpec::default()
+        };
+        faults.set(routes::CREATE_REQUEST, spec).expect("valid");
+        let seen = draws(&faults, routes::CREATE_REQUEST, 10_000);
+        let count = |f: fn(&Fault) -> bool| seen.iter().filter(|x| f(x)).count();
+        assert_eq!(count(|f| *f == Fault::None), 0);
+        assert!((1_700..2_300).contains(&count(|f| *f == Fault::FailAfterCreate)));
+        assert!((2_700..3_300).contains(&count(|f| *f == Fault::DropAfterCreate)));
+        assert!((4_700..5_300).contains(&count(|f| matches!(f, Fault::ErrorAfterCreate { .. }))));
+    }
+
+    #[test]
     fn bad_specs_are_refused() {
         let faults = Faults::default();
         assert!(faults.set("GET /nope", FaultSpec::default()).is_err());
@@ -355,6 +433,20 @@ mod tests {
                 .set(
                     routes::ANY,
                     FaultSpec { drop_rate: 0.6, error_rate: 0.6, ..FaultSpec::default() }
+                )
+                .is_err()
+        );
+        assert!(faults.set(routes::ANY, FaultSpec::error_after_create(0.5, 201)).is_err());
+        assert!(
+            faults
+                .set(
+                    routes::ANY,
+                    FaultSpec {
+                        fail_after_create_rate: 0.5,
+                        drop_after_create_rate: 0.4,
+                        error_after_create_rate: 0.2,
+                        ..FaultSpec::default()
+                    }
                 )
                 .is_err()
         );

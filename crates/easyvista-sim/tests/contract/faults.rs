@@ -152,3 +152,101 @@ async fn shutdown_stops_serving() {
     let result = h.http.get(url).basic_auth("agent", Some("secret")).send().await;
     assert!(result.is_err());
 }
+
+/// Sets a fault through the admin HTTP API, as a client outside the process would.
+async fn set_fault_over_http(h: &Harness, fault: serde_json::Value) {
+    let status = h
+        .http
+        .put(h.admin_url("faults"))
+        .json(&json!({"route": "POST /requests", "fault": fault}))
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+async fn found_by_reference(h: &Harness, reference: &str) -> Vec<String> {
+    let (status, found) = h
+        .get(&format!(r#"requests?search=external_reference:"{reference}"&fields=rfc_number"#))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    super::common::column(&found, "RFC_NUMBER")
+}
+
+/// Quirk 14, lost answer: the connection closes after the create, yet the ticket exists and a
+/// search by external reference finds it.
+#[tokio::test]
+async fn a_connection_dropped_after_create_leaves_the_ticket_behind() {
+    let h = Harness::start().await;
+    set_fault_over_http(&h, json!({"drop_after_create_rate": 1.0})).await;
+    let body = json!({"requests": [{"catalog_code": "25", "external_reference": "lost-1"}]});
+    let result =
+        h.http.post(h.url("requests")).basic_auth("agent", Some("secret")).json(&body).send().await;
+    let error = result.expect_err("no answer");
+    assert!(!error.is_timeout() && !error.is_status(), "{error:?}");
+
+    let found = found_by_reference(&h, "lost-1").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(h.ticket(&found[0]).await["EXTERNAL_REFERENCE"], "lost-1");
+    let counters = h.sim.admin().counters();
+    assert_eq!(counters.dropped(routes::CREATE_REQUEST), 1);
+    assert_eq!(counters.get(routes::CREATE_REQUEST, 201), 0);
+    assert_eq!(counters.tickets_created, 1);
+
+    // A create that fails creates nothing, so it is answered as usual.
+    let unknown =
+        json!({"requests": [{"catalog_code": "25", "recipient_mail": "who@nowhere.test"}]});
+    assert_eq!(h.post("requests", unknown).await.0, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(h.sim.admin().tickets().len(), 1);
+}
+
+/// Quirk 14, server error: a 503 (with Retry-After) after the create, the ticket there anyway.
+#[tokio::test]
+async fn a_503_after_create_leaves_the_ticket_behind() {
+    let h = Harness::start().await;
+    set_fault_over_http(
+        &h,
+        json!({"error_after_create_rate": 1.0, "error_status": 503, "retry_after_secs": 2}),
+    )
+    .await;
+    let body = json!({"requests": [{"catalog_code": "25", "external_reference": "busy-1"}]});
+    let response = h
+        .http
+        .post(h.url("requests"))
+        .basic_auth("agent", Some("secret"))
+        .json(&body)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "2");
+
+    let found = found_by_reference(&h, "busy-1").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let counters = h.sim.admin().counters();
+    assert_eq!(counters.get(routes::CREATE_REQUEST, 503), 1);
+    assert_eq!(counters.tickets_created, 1);
+
+    let unknown =
+        json!({"requests": [{"catalog_code": "25", "recipient_mail": "who@nowhere.test"}]});
+    assert_eq!(h.post("requests", unknown).await.0, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(h.sim.admin().tickets().len(), 1);
+}
+
+#[tokio::test]
+async fn a_500_after_create_uses_the_error_status_and_only_touches_creates() {
+    let h = Harness::start().await;
+    h.sim.admin().set_fault(routes::ANY, FaultSpec::error_after_create(1.0, 500)).expect("valid");
+    let (status, _) = h
+        .post(
+            "requests",
+            json!({"requests": [{"catalog_code": "25", "external_reference": "e-1"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(found_by_reference(&h, "e-1").await.len(), 1, "searches are not faulted");
+    let rfc = h.sim.admin().tickets()[0].rfc.clone();
+    let (status, _) = h.put(&format!("requests/{rfc}"), json!({"title": "changed"})).await;
+    assert_eq!(status, StatusCode::CREATED, "updates are not faulted");
+}
