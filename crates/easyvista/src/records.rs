@@ -41,8 +41,9 @@ struct Pager {
 }
 
 /// Streams every record `url` lists, `page_size` at a time, by offset or by `@next`. Stops on
-/// an empty page, on a short page without `@next`, once `total_record_count` records came, or
-/// when a page repeats (a server that ignores `offset`).
+/// an empty page, once `total_record_count` records came, when a page repeats (a server that
+/// ignores `offset`), or, when the server gives no total, on a page of another size than asked
+/// for without `@next`.
 pub(crate) fn stream_records(
     transport: Arc<Transport>,
     cost: Arc<Cost>,
@@ -209,11 +210,15 @@ impl Pager {
         self.offset += count;
 
         let next = next.and_then(|next| self.resolve_next(next));
-        let reached_total = total.is_some_and(|total| self.offset >= total);
-        let ignored_max_rows = count > self.page_size && next.is_none();
-        if reached_total || ignored_max_rows || (count < self.page_size && next.is_none()) {
-            self.done = true;
-        }
+        self.done = match total {
+            // The server said how many rows match: page on until they all came (or an empty
+            // page says there are no more), whatever the size of this page. A server that caps
+            // `max_rows` below the page size answers short pages before the end.
+            Some(total) => self.offset >= total,
+            // Without a total, a page shorter than asked for without `@next` is the last one,
+            // and so is a page longer than asked for (the server ignored `max_rows`).
+            None => next.is_none() && count != self.page_size,
+        };
         self.next_url = next;
         true
     }

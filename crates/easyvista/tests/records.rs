@@ -77,6 +77,9 @@ struct Fake {
     /// Otherwise pages by `@next` only (a `start` parameter, `offset` ignored), with mixed-case
     /// envelope keys, a numeric count and no total.
     ignore_everything: bool,
+    /// When set, pages by `offset` with no `@next`, never answering more than this many rows
+    /// whatever `max_rows` asks for, and gives `total_record_count` (as a string).
+    cap_max_rows: Option<usize>,
     calls: Arc<AtomicUsize>,
     single_reads: Arc<AtomicUsize>,
 }
@@ -93,6 +96,15 @@ async fn fake_list(
         );
     }
     let max_rows: usize = params.get("max_rows").and_then(|v| v.parse().ok()).unwrap_or(100);
+    if let Some(cap) = fake.cap_max_rows {
+        let offset: usize = params.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let page: Vec<&Value> = all.iter().skip(offset).take(max_rows.min(cap)).collect();
+        return axum::Json(json!({
+            "record_count": page.len().to_string(),
+            "total_record_count": all.len().to_string(),
+            "records": page,
+        }));
+    }
     let start: usize = params.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
     let page: Vec<&Value> = all.iter().skip(start).take(max_rows).collect();
     let mut body = json!({"Record_Count": page.len(), "Records": page});
@@ -207,6 +219,26 @@ async fn next_links_casing_and_numeric_counts_are_followed() {
 }
 
 #[tokio::test]
+async fn a_server_that_caps_max_rows_is_read_to_its_total_record_count() {
+    let fake =
+        Fake { tickets: Arc::new(fake_tickets(250)), cap_max_rows: Some(40), ..Fake::default() };
+    let client = start_fake(fake.clone()).await;
+
+    let records: Vec<_> = client.records(query("requests", 100)).try_collect().await.unwrap();
+    let numbers: Vec<&str> = records.iter().map(|r| r["RFC_NUMBER"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (0..250).map(|i| format!("I260101_{i:06}")).collect();
+    assert_eq!(numbers, expected, "every row once, in order");
+    // Six pages of 40 and one of 10: the short pages did not end the read early.
+    assert_eq!(fake.calls.load(Ordering::Relaxed), 7);
+
+    // The export's reader (raw pages) and the page reader go as far.
+    let raw: Vec<_> = client.raw_pages(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(raw.iter().map(|p| p.count).collect::<Vec<_>>(), [40, 40, 40, 40, 40, 40, 10]);
+    let pages: Vec<_> = client.pages(query("requests", 100)).try_collect().await.unwrap();
+    assert_eq!(pages.concat(), records);
+}
+
+#[tokio::test]
 async fn a_delta_on_a_server_that_ignores_the_range_falls_back_to_a_full_read() {
     let fake =
         Fake { tickets: Arc::new(fake_tickets(50)), ignore_everything: true, ..Fake::default() };
@@ -216,6 +248,17 @@ async fn a_delta_on_a_server_that_ignores_the_range_falls_back_to_a_full_read() 
     let report = client.follow(&FollowRequest { tickets, watermark }).await.unwrap();
     assert_eq!(report.observations.len(), 1);
     assert_eq!(report.observations[0].outcome, TicketOutcome::Closed);
+    // The delta search (whose rows were all older than its bound), then a full read: the probe
+    // for the newest LAST_UPDATE, the batch search (which the server ignored too) and the
+    // single read of the followed ticket.
+    assert_eq!(fake.calls.load(Ordering::Relaxed), 3, "delta search, probe, batch search");
+    assert_eq!(fake.single_reads.load(Ordering::Relaxed), 1, "the ticket read alone");
+    assert_eq!(report.requests, 4);
+    assert_eq!(
+        report.watermark.as_deref(),
+        Some("ev1:2026-01-02T10:00:00.000+01:00"),
+        "the full read's probe gives the next watermark"
+    );
 }
 
 #[tokio::test]
