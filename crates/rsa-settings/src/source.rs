@@ -29,11 +29,16 @@ impl EncryptedSettingsSource {
 
     /// The source the configuration folder and its `EncryptionCertificate` section describe. The
     /// certificate is read now, so a bad certificate stops start-up before any source is applied.
+    /// An error names this source and the setting, on one line:
+    /// `appsettings.encrypted.agent.json: EncryptionCertificate:File: certificate file … not found`.
     pub fn from_settings(
         config_dir: &Path,
         settings: &EncryptionCertificateSettings,
-    ) -> Result<EncryptedSettingsSource, RsaError> {
-        let protector = Protector::from_settings(config_dir, settings)?;
+    ) -> Result<EncryptedSettingsSource, SecretSourceError> {
+        // Every certificate error of `RsaError` starts with the setting it concerns.
+        let protector = Protector::from_settings(config_dir, settings).map_err(|error| {
+            SecretSourceError::new(ENCRYPTED_FILE_NAME, None, error.to_string())
+        })?;
         Ok(EncryptedSettingsSource::new(config_dir.join(ENCRYPTED_FILE_NAME), protector))
     }
 

@@ -125,6 +125,32 @@ fn a_missing_certificate_stops_the_source_before_it_reads() {
     let error =
         EncryptedSettingsSource::from_settings(dir.path(), &missing).unwrap_err().to_string();
 
-    assert!(error.starts_with("EncryptionCertificate:File: certificate file"), "{error}");
+    assert!(
+        error.starts_with(
+            "appsettings.encrypted.agent.json: EncryptionCertificate:File: certificate file"
+        ),
+        "{error}"
+    );
     assert!(error.contains(&dir.path().join("missing.pfx").display().to_string()), "{error}");
+    assert!(error.ends_with("not found"), "{error}");
+}
+
+#[test]
+fn a_wrong_certificate_password_names_the_source_and_the_password_setting() {
+    let dir = config_dir_with(&protected_file());
+    let wrong = EncryptionCertificateSettings {
+        password: Some(SecretString::from("not-the-password".to_string())),
+        ..certificate_settings()
+    };
+
+    let error = EncryptedSettingsSource::from_settings(dir.path(), &wrong).unwrap_err().to_string();
+
+    assert!(
+        error.starts_with(
+            "appsettings.encrypted.agent.json: EncryptionCertificate:Password: wrong password for certificate file"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("agent.pfx"), "{error}");
+    assert!(!error.contains("not-the-password"), "{error}");
 }
