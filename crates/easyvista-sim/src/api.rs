@@ -654,8 +654,12 @@ async fn list_locations(
 ) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
-    let rows =
-        instance.config.locations.iter().map(|l| instance.location_record(Some(l))).collect();
+    let rows = instance
+        .config
+        .locations
+        .iter()
+        .map(|l| instance.with_seed_stamp(instance.location_record(Some(l))))
+        .collect();
     list_table(&shared, "locations", query, rows)
 }
 
@@ -665,7 +669,7 @@ async fn get_location(
 ) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let location = instance.location(id.parse().ok()).ok_or(ApiError::NotFound)?;
-    Ok(ok_json(&instance.location_record(Some(location))))
+    Ok(ok_json(&instance.with_seed_stamp(instance.location_record(Some(location)))))
 }
 
 async fn list_departments(
@@ -675,8 +679,12 @@ async fn list_departments(
 ) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
-    let rows =
-        instance.config.departments.iter().map(|d| instance.department_record(Some(d))).collect();
+    let rows = instance
+        .config
+        .departments
+        .iter()
+        .map(|d| instance.with_seed_stamp(instance.department_record(Some(d))))
+        .collect();
     list_table(&shared, "departments", query, rows)
 }
 
@@ -686,7 +694,7 @@ async fn get_department(
 ) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let department = instance.department(id.parse().ok()).ok_or(ApiError::NotFound)?;
-    Ok(ok_json(&instance.department_record(Some(department))))
+    Ok(ok_json(&instance.with_seed_stamp(instance.department_record(Some(department)))))
 }
 
 async fn list_catalog(
@@ -696,7 +704,12 @@ async fn list_catalog(
 ) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
-    let rows = instance.config.catalog.iter().map(|c| instance.catalog_record(c, false)).collect();
+    let rows = instance
+        .config
+        .catalog
+        .iter()
+        .map(|c| instance.with_seed_stamp(instance.catalog_record(c, false)))
+        .collect();
     list_table(&shared, "catalog-requests", query, rows)
 }
 
@@ -706,7 +719,7 @@ async fn get_catalog(
 ) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let entry = id.parse().ok().and_then(|id| instance.catalog(id)).ok_or(ApiError::NotFound)?;
-    Ok(ok_json(&instance.catalog_record(entry, true)))
+    Ok(ok_json(&instance.with_seed_stamp(instance.catalog_record(entry, true))))
 }
 
 async fn list_status(
@@ -716,7 +729,12 @@ async fn list_status(
 ) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&shared, params, raw)?;
     let instance = &shared.instance;
-    let rows = instance.config.statuses.iter().map(|s| instance.status_record(s)).collect();
+    let rows = instance
+        .config
+        .statuses
+        .iter()
+        .map(|s| instance.with_seed_stamp(instance.status_record(s)))
+        .collect();
     list_table(&shared, "status", query, rows)
 }
 
@@ -726,7 +744,7 @@ async fn get_status(
 ) -> Result<Response, ApiError> {
     let instance = &shared.instance;
     let status = id.parse().ok().and_then(|id| instance.status(id)).ok_or(ApiError::NotFound)?;
-    Ok(ok_json(&instance.status_record(status)))
+    Ok(ok_json(&instance.with_seed_stamp(instance.status_record(status))))
 }
 
 async fn list_urgency(
@@ -740,7 +758,7 @@ async fn list_urgency(
         .config
         .urgencies
         .iter()
-        .map(|u| instance.reference_record("urgency", "URGENCY_ID", u))
+        .map(|u| instance.with_seed_stamp(instance.reference_record("urgency", "URGENCY_ID", u)))
         .collect();
     list_table(&shared, "urgency", query, rows)
 }
@@ -785,7 +803,7 @@ async fn internal_queries(
                     Value::from(value.clone()),
                 );
             }
-            r
+            instance.with_seed_stamp(r)
         })
         .collect();
     let query = ListQuery::parse(&shared, params.clone(), raw)?;

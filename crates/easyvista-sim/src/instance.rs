@@ -31,7 +31,13 @@ pub(crate) struct Instance {
     pub(crate) labels: Labels,
     /// `http://127.0.0.1:PORT/api/v1/{account}/`
     pub(crate) base_url: String,
+    /// When the seed data was last changed: the `LAST_UPDATE` of seeded employees, synthetic
+    /// employee 0 and every row of the reference tables.
+    pub(crate) seed_epoch: Millis,
 }
+
+/// 2024-01-01T08:00:00Z.
+const SEED_EPOCH: Millis = 1_704_096_000_000;
 
 /// A ticket as the store keeps it.
 #[derive(Debug, Clone)]
@@ -77,7 +83,14 @@ pub(crate) struct Store {
 }
 
 impl Instance {
-    pub(crate) fn new(config: SimulatorConfig, base_url: String) -> Self {
+    pub(crate) fn new(mut config: SimulatorConfig, base_url: String) -> Self {
+        // GUIDs come out upper case in braces, however they were configured.
+        for status in &mut config.statuses {
+            status.guid = canonical_guid(&status.guid);
+        }
+        for entry in &mut config.catalog {
+            entry.guid = canonical_guid(&entry.guid);
+        }
         let clock = Clock::new(config.clock, config.utc_offset);
         let suffix = config.language.to_ascii_uppercase();
         let label = |column: &str| -> Arc<str> { Arc::from(format!("{column}_{suffix}")) };
@@ -89,7 +102,16 @@ impl Instance {
             urgency: label("URGENCY"),
             question: label("QUESTION"),
         };
-        Self { config, clock, labels, base_url }
+        Self { config, clock, labels, base_url, seed_epoch: SEED_EPOCH }
+    }
+
+    /// Adds the seed `LAST_UPDATE` to a row of a reference table (they never change), unless the
+    /// row has one already.
+    pub(crate) fn with_seed_stamp(&self, mut record: Record) -> Record {
+        if record.lookup("LAST_UPDATE").is_none() {
+            record.push("LAST_UPDATE", self.clock.format(self.seed_epoch));
+        }
+        record
     }
 
     pub(crate) fn href(&self, path: std::fmt::Arguments<'_>) -> String {
@@ -449,9 +471,7 @@ pub(crate) const TICKET_LIST_EXTRACT: &[&str] = &[
 impl Store {
     pub(crate) fn new(instance: &Instance) -> Self {
         let config = &instance.config;
-        let epoch = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
-            .and_then(|d| d.and_hms_opt(8, 0, 0))
-            .map_or(0, |d| d.and_utc().timestamp_millis());
+        let epoch = instance.seed_epoch;
         let mut directory = Directory::new(
             config.synthetic_employees,
             config.locations.iter().map(|l| l.id).collect(),
@@ -533,9 +553,29 @@ pub(crate) fn normalize_guid(guid: &str) -> String {
     guid.trim().trim_start_matches('{').trim_end_matches('}').to_ascii_uppercase()
 }
 
+/// Upper case in braces, as the API shows GUIDs.
+pub(crate) fn canonical_guid(guid: &str) -> String {
+    format!("{{{}}}", normalize_guid(guid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guids_are_made_canonical() {
+        assert_eq!(canonical_guid(" dc97dd1d-0f35-4153-b0e1-0F2E0155365D "), crate::SOLVED_GUID);
+        assert_eq!(canonical_guid("{dc97dd1d-0f35-4153-b0e1-0f2e0155365d}"), crate::SOLVED_GUID);
+        assert_eq!(canonical_guid(crate::SOLVED_GUID), crate::SOLVED_GUID);
+    }
+
+    #[test]
+    fn the_seed_epoch_is_new_years_day_2024_at_eight_utc() {
+        let expected = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .and_then(|d| d.and_hms_opt(8, 0, 0))
+            .map(|d| d.and_utc().timestamp_millis());
+        assert_eq!(Some(SEED_EPOCH), expected);
+    }
 
     #[test]
     fn the_fast_employee_extract_matches_the_projected_record() {

@@ -11,4 +11,5 @@ mod contract {
     mod lifecycle;
     mod lists;
     mod read;
+    mod reference;
 }
