@@ -430,16 +430,16 @@ fn assert_names(line: &str, parts: &[&str]) {
 }
 
 #[tokio::test]
-async fn a_missing_certificate_file_stops_start_up_naming_the_setting() {
+async fn a_missing_certificate_file_stops_start_up_naming_the_setting_and_the_source() {
     let case =
         Case::new(Sources { json: true, encrypted: true, ..Sources::default() }, PW_ENC).await;
     std::fs::remove_file(case.dir().join(CERTIFICATE)).unwrap();
     let line = refused_at_start_up(&case, &[]).await;
-    assert_names(&line, &["EncryptionCertificate:File", "not found", "agent.pfx"]);
+    assert_names(&line, &[ENCRYPTED_FILE, "EncryptionCertificate:File", "not found", "agent.pfx"]);
 }
 
 #[tokio::test]
-async fn a_wrong_certificate_password_stops_start_up_naming_the_setting() {
+async fn a_wrong_certificate_password_stops_start_up_naming_the_setting_and_the_source() {
     let case =
         Case::new(Sources { json: true, encrypted: true, ..Sources::default() }, PW_ENC).await;
     let line = refused_at_start_up(
@@ -447,7 +447,10 @@ async fn a_wrong_certificate_password_stops_start_up_naming_the_setting() {
         &[("TICKETAGENT_EncryptionCertificate__Password", "not-the-pfx-password")],
     )
     .await;
-    assert_names(&line, &["EncryptionCertificate:Password", "wrong password", "agent.pfx"]);
+    assert_names(
+        &line,
+        &[ENCRYPTED_FILE, "EncryptionCertificate:Password", "wrong password", "agent.pfx"],
+    );
     assert!(!line.contains("not-the-pfx-password"), "{line}");
 }
 
