@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{client, config_for, simulator};
-use easyvista_sim::{StatusKind, TicketSeed, routes};
+use easyvista_sim::{FaultSpec, StatusKind, TicketSeed, routes};
 use ta_domain::{StatusClassifier, TicketNumber, TicketOutcome};
 use ta_easyvista::EasyVistaClient;
 use ta_ports::{FollowReport, FollowRequest, TicketingBackend};
@@ -169,30 +169,55 @@ async fn a_ticket_updated_during_a_delta_cycle_is_not_missed() {
     for ticket in tickets.iter().take(200) {
         sim.admin().set_ticket_status(ticket.as_str(), StatusKind::Suspended).unwrap();
     }
-    // While the cycle pages through the 200 changed tickets, the last ticket is closed.
-    let late = tickets[399].clone();
+    // Ten pages of 20 changed tickets, slowed down so the updates below land mid-cycle.
+    sim.admin()
+        .set_fault(routes::LIST_REQUESTS, FaultSpec::latency(Duration::from_millis(25)))
+        .unwrap();
+    // Once three pages were asked for, the newest and the oldest changed tickets are closed:
+    // tickets[199] sat on the first page read newest first, tickets[0] on the first page an
+    // ascending sweep would read. Either move shifts the rows behind it.
+    let (newest, oldest) = (tickets[199].clone(), tickets[0].clone());
     let admin = sim.admin();
     let pages_before = admin.counters().total(routes::LIST_REQUESTS);
     let mover = tokio::spawn(async move {
         while admin.counters().total(routes::LIST_REQUESTS) < pages_before + 3 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        admin.close_ticket(late.as_str()).unwrap();
+        admin.close_ticket(newest.as_str()).unwrap();
+        admin.close_ticket(oldest.as_str()).unwrap();
+        admin.counters().total(routes::LIST_REQUESTS) - pages_before
     });
     let second = client
         .follow(&FollowRequest { tickets: tickets.clone(), watermark: first.watermark.clone() })
         .await
         .unwrap();
-    mover.await.unwrap();
+    let pages_when_moved = mover.await.unwrap();
+    assert!(
+        pages_when_moved < second.requests,
+        "the tickets moved while the cycle was still paging ({pages_when_moved} of {} pages)",
+        second.requests
+    );
     let third = client
         .follow(&FollowRequest { tickets: tickets.clone(), watermark: second.watermark.clone() })
         .await
         .unwrap();
 
-    let mut seen = outcomes(&second);
-    seen.extend(outcomes(&third));
-    assert_eq!(seen.get(tickets[399].as_str()), Some(&TicketOutcome::Closed));
+    let during = outcomes(&second);
+    let after = outcomes(&third);
+    // tickets[199] was read before it moved: the cycle saw it suspended, the next one closed.
+    assert_eq!(during.get(tickets[199].as_str()), Some(&TicketOutcome::Open));
+    assert_eq!(after.get(tickets[199].as_str()), Some(&TicketOutcome::Closed));
+    assert_eq!(after.get(tickets[0].as_str()), Some(&TicketOutcome::Closed));
+    // No row was skipped by the shift: every changed ticket came in this cycle or the next.
     for ticket in tickets.iter().take(200) {
-        assert!(seen.contains_key(ticket.as_str()), "{ticket} changed and was not reported");
+        assert!(
+            during.contains_key(ticket.as_str()) || after.contains_key(ticket.as_str()),
+            "{ticket} changed and was not reported"
+        );
+    }
+    // Of the unchanged half, at most the ticket stamped at the bound itself (inclusive) came.
+    for seen in [&during, &after] {
+        let unchanged = tickets.iter().skip(200).filter(|t| seen.contains_key(t.as_str())).count();
+        assert!(unchanged <= 1, "{unchanged} unchanged tickets reported");
     }
 }
