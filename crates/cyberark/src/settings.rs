@@ -54,6 +54,8 @@ impl fmt::Debug for CyberArkSettings {
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .field("thumbprint", &self.thumbprint)
             .field("distinguished_name", &self.distinguished_name)
+            .field("store_location", &self.store_location)
+            .field("store_name", &self.store_name)
             .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }

@@ -67,20 +67,14 @@ impl CyberArkSource {
             })
         };
 
+        let store = if settings.file.is_none() { store_setting(&settings) } else { None };
         let server = required(settings.server, "CyberArk:Server")?;
         let safe_name = required(settings.safe_name, "CyberArk:SafeName")?;
         let application_id = required(settings.application_id, "CyberArk:ApplicationId")?;
         let accounts_url =
             accounts_url(&server).map_err(|reason| fail("CyberArk:Server", reason))?;
-        if settings.file.is_none()
-            && let Some(setting) = store_setting(&settings.thumbprint, &settings.distinguished_name)
-        {
-            return Err(fail(
-                setting,
-                "client certificates from the Windows certificate store are not supported; \
-                 set CyberArk:File to a PKCS#12 file"
-                    .into(),
-            ));
+        if let Some(setting) = store {
+            return Err(fail(setting, STORE_REFUSED.into()));
         }
         if accounts_url.scheme() == "http" && settings.file.is_some() {
             warn!(server = %server, "CyberArk:Server uses plain http; the client certificate cannot be presented");
@@ -267,17 +261,24 @@ fn accounts_url(server: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn store_setting(
-    thumbprint: &Option<String>,
-    distinguished_name: &Option<String>,
-) -> Option<&'static str> {
-    if thumbprint.is_some() {
-        Some("CyberArk:Thumbprint")
-    } else if distinguished_name.is_some() {
-        Some("CyberArk:DistinguishedName")
-    } else {
-        None
-    }
+/// Why a client certificate named in the Windows certificate store is refused. ticket-agent
+/// reads certificates from PKCS#12 files only, on every system; the store cannot be reached
+/// from Linux at all.
+const STORE_REFUSED: &str = "client certificates from the Windows certificate store \
+    (StoreLocation, StoreName, Thumbprint, DistinguishedName) are not available on this system; \
+    set CyberArk:File to a PKCS#12 file and CyberArk:Password to its password";
+
+/// The first Windows-store key set, when `File` is not: that setting is the one refused.
+fn store_setting(settings: &CyberArkSettings) -> Option<&'static str> {
+    [
+        (&settings.store_location, "CyberArk:StoreLocation"),
+        (&settings.store_name, "CyberArk:StoreName"),
+        (&settings.thumbprint, "CyberArk:Thumbprint"),
+        (&settings.distinguished_name, "CyberArk:DistinguishedName"),
+    ]
+    .into_iter()
+    .find(|(value, _)| value.is_some())
+    .map(|(_, setting)| setting)
 }
 
 /// Keeps only the three properties the agent uses, compared without regard to case, each
@@ -317,6 +318,26 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_windows_store_key_is_named_when_no_file_is_set() {
+        let set = |key: &str| {
+            let mut settings = CyberArkSettings::default();
+            let value = Some("x".to_string());
+            match key {
+                "StoreLocation" => settings.store_location = value,
+                "StoreName" => settings.store_name = value,
+                "Thumbprint" => settings.thumbprint = value,
+                _ => settings.distinguished_name = value,
+            }
+            settings
+        };
+
+        for key in ["StoreLocation", "StoreName", "Thumbprint", "DistinguishedName"] {
+            assert_eq!(store_setting(&set(key)), Some(format!("CyberArk:{key}").as_str()));
+        }
+        assert_eq!(store_setting(&CyberArkSettings::default()), None);
+    }
 
     #[test]
     fn the_accounts_path_is_appended_once() {

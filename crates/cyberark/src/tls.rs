@@ -67,13 +67,19 @@ fn identity_from_pkcs12(
         });
     }
 
-    let store =
-        KeyStore::from_pkcs12(&der, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
-            file_error(format!(
-                "cannot open the PKCS#12 file {} (wrong CyberArk:Password?): {e}",
-                file.display()
-            ))
-        })?;
+    let store = KeyStore::from_pkcs12(&der, password, Pkcs12ImportPolicy::Relaxed).map_err(
+        |e| match e {
+            // The file's MAC is keyed by the password: it fails to verify when the password is
+            // wrong (or, much less likely, when the file was altered after it was written).
+            p12_keystore::error::Error::MacError(_) => TlsError {
+                setting: "CyberArk:Password",
+                reason: format!("wrong password for the PKCS#12 file {}", file.display()),
+            },
+            other => {
+                file_error(format!("cannot open the PKCS#12 file {}: {other}", file.display()))
+            }
+        },
+    )?;
     let Some((_, chain)) = store.private_key_chain() else {
         return Err(file_error(format!(
             "{} holds no private key with its certificate",

@@ -172,15 +172,63 @@ async fn an_unreachable_provider_is_reported_against_cyberark_server() {
 }
 
 #[tokio::test]
-async fn a_wrong_certificate_password_stops_construction_naming_the_file_setting() {
+async fn a_wrong_certificate_password_stops_construction_naming_the_password_setting() {
     let (_fake, dir) = start_fake_ccp(json!({})).await;
     write_mapping(dir.path(), json!({ "Connections": { "X": { "Login": "EasyVistaApi" } } }));
     let mut settings = settings("https://localhost:1", true);
-    settings.password = Some("wrong".into());
+    settings.password = Some("wrong-pfx-pass".into());
 
     let error = CyberArkSource::new(settings, dir.path()).unwrap_err();
 
+    assert_eq!(error.setting, "setting CyberArk:Password: ");
+    assert!(error.reason.starts_with("wrong password for the PKCS#12 file"), "{error}");
+    assert!(error.reason.contains(CLIENT_PFX_FILE), "{error}");
+    assert!(!error.to_string().contains("wrong-pfx-pass"), "{error}");
+}
+
+#[tokio::test]
+async fn a_missing_certificate_file_stops_construction_naming_the_file_setting() {
+    let (_fake, dir) = start_fake_ccp(json!({})).await;
+    write_mapping(dir.path(), json!({ "Connections": { "X": { "Login": "EasyVistaApi" } } }));
+    std::fs::remove_file(dir.path().join(CLIENT_PFX_FILE)).unwrap();
+
+    let error = CyberArkSource::new(settings("https://localhost:1", true), dir.path()).unwrap_err();
+
     assert_eq!(error.setting, "setting CyberArk:File: ");
+    assert!(error.reason.starts_with("cannot read"), "{error}");
+    assert!(error.reason.contains(CLIENT_PFX_FILE), "{error}");
+}
+
+#[tokio::test]
+async fn a_windows_store_certificate_is_refused_naming_the_store_setting() {
+    let (_fake, dir) = start_fake_ccp(json!({})).await;
+    write_mapping(dir.path(), json!({ "Connections": { "X": { "Login": "EasyVistaApi" } } }));
+    let store = |keys: Value| {
+        let mut section = json!({
+            "UseCyberArkSetting": "true", "SafeName": "Agents", "ApplicationId": "TicketAgent",
+            "Server": "https://localhost:1"
+        });
+        section.as_object_mut().unwrap().extend(keys.as_object().unwrap().clone());
+        serde_json::from_value::<CyberArkSettings>(section).unwrap()
+    };
+
+    let by_location = CyberArkSource::new(
+        store(json!({ "StoreLocation": "LocalMachine", "StoreName": "My" })),
+        dir.path(),
+    )
+    .unwrap_err();
+    let by_name = CyberArkSource::new(store(json!({ "StoreName": "My" })), dir.path()).unwrap_err();
+    let by_thumbprint =
+        CyberArkSource::new(store(json!({ "Thumbprint": "ab12" })), dir.path()).unwrap_err();
+
+    assert_eq!(by_location.setting, "setting CyberArk:StoreLocation: ");
+    assert_eq!(by_name.setting, "setting CyberArk:StoreName: ");
+    assert_eq!(by_thumbprint.setting, "setting CyberArk:Thumbprint: ");
+    for error in [&by_location, &by_name, &by_thumbprint] {
+        assert!(error.reason.contains("Windows certificate store"), "{error}");
+        assert!(error.reason.contains("not available on this system"), "{error}");
+        assert!(error.reason.contains("set CyberArk:File"), "{error}");
+    }
 }
 
 #[tokio::test]
