@@ -130,6 +130,43 @@ async fn recipients_are_found_in_priority_order_and_unknown_ones_are_406() {
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
 }
 
+/// After `recipient_id`, identification beats mail, and mail beats name; the first key given
+/// decides, so an unknown identification is 406 even beside a known mail.
+#[tokio::test]
+async fn recipient_identification_beats_mail_which_beats_name() {
+    let h = Harness::start().await;
+    let all_three = h
+        .create(json!({
+            "catalog_code": "25",
+            "recipient_name": "Nguyen, Linh",
+            "recipient_mail": "gmorley@example.test",
+            "recipient_identification": "000104",
+        }))
+        .await;
+    assert_eq!(h.ticket(&all_three).await["RECIPIENT_ID"], "4");
+    let mail_and_name = h
+        .create(json!({
+            "catalog_code": "25",
+            "recipient_name": "Nguyen, Linh",
+            "recipient_mail": "gmorley@example.test",
+        }))
+        .await;
+    assert_eq!(h.ticket(&mail_and_name).await["RECIPIENT_ID"], "2");
+    let name_only = h.create(json!({"catalog_code": "25", "recipient_name": "Nguyen, Linh"})).await;
+    assert_eq!(h.ticket(&name_only).await["RECIPIENT_ID"], "6");
+    let (status, _) = h
+        .post(
+            "requests",
+            json!({"requests": [{
+                "catalog_code": "25",
+                "recipient_identification": "999999",
+                "recipient_mail": "gmorley@example.test",
+            }]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+}
+
 /// Quirk 16: 50 characters fit, 51 are refused.
 #[tokio::test]
 async fn external_reference_is_capped_at_50_characters() {

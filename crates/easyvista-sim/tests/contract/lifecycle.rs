@@ -4,7 +4,7 @@ use easyvista_sim::{CLOSED_GUID, SOLVED_GUID, SUSPENDED_GUID};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::common::{Harness, rejection, rfc_of};
+use super::common::{Harness, column, rejection, rfc_of};
 
 #[tokio::test]
 async fn closing_sets_the_end_date_and_the_closed_meta_status() {
@@ -122,19 +122,38 @@ async fn flat_updates_and_nothing_to_update() {
 #[tokio::test]
 async fn last_update_moves_forward_on_every_change_and_range_search_sees_it() {
     let h = Harness::start().await;
+    // Tickets changed before the one under test lie outside each range below.
+    let older = h.create(json!({"catalog_code": "25", "title": "older"})).await;
+    let untouched = h.create(json!({"catalog_code": "25", "title": "untouched"})).await;
     let rfc = h.create(json!({"catalog_code": "25"})).await;
-    let mut seen = vec![h.ticket(&rfc).await["LAST_UPDATE"].as_str().expect("stamp").to_string()];
+    let stamp_of = |t: serde_json::Value| t["LAST_UPDATE"].as_str().expect("stamp").to_string();
+    let since = |stamp: &str| {
+        format!(
+            "requests?search=last_update:({};)&fields=rfc_number&sort=rfc_number+asc",
+            super::lists::urlencode(stamp)
+        )
+    };
+    let mut seen = vec![stamp_of(h.ticket(&rfc).await)];
     for i in 0..5 {
+        let (status, _) =
+            h.put(&format!("requests/{older}"), json!({"title": format!("o{i}")})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let older_stamp = stamp_of(h.ticket(&older).await);
         let (status, _) =
             h.put(&format!("requests/{rfc}"), json!({"title": format!("t{i}")})).await;
         assert_eq!(status, StatusCode::CREATED);
-        let stamp = h.ticket(&rfc).await["LAST_UPDATE"].as_str().expect("stamp").to_string();
+        let stamp = stamp_of(h.ticket(&rfc).await);
         let before = seen.last().expect("one stamp at least");
         assert!(stamp.as_str() > before.as_str(), "{stamp} after {before}");
-        let (_, found) = h
-            .get(&format!("requests?search=last_update:({};)", super::lists::urlencode(&stamp)))
-            .await;
-        assert_eq!(found["total_record_count"], "1");
+        assert!(stamp > older_stamp, "{stamp} after {older_stamp}");
+
+        let (_, found) = h.get(&since(&stamp)).await;
+        assert_eq!(found["total_record_count"], "1", "{found}");
+        assert_eq!(column(&found, "RFC_NUMBER"), vec![rfc.clone()]);
+        let (_, both) = h.get(&since(&older_stamp)).await;
+        assert_eq!(column(&both, "RFC_NUMBER"), vec![older.clone(), rfc.clone()]);
         seen.push(stamp);
     }
+    let (_, all) = h.get("requests").await;
+    assert_eq!(all["total_record_count"], "3", "{untouched} is there, only outside the ranges");
 }
