@@ -129,22 +129,116 @@ async fn a_create_that_times_out_is_found_by_its_reference_not_sent_again() {
     assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1);
 }
 
+/// Opens tickets 0..n one after the other and checks, for each, that every create sent after the
+/// first was preceded by a search (a resend only after the search proved the ticket absent).
+/// Returns how many creates were sent in all.
+async fn open_each_searching_before_any_resend(
+    sim: &easyvista_sim::RunningSimulator,
+    client: &EasyVistaClient,
+    n: usize,
+) -> u64 {
+    let mut sent = 0;
+    for i in 0..n {
+        let before = sim.admin().counters();
+        let opened = client.open_ticket(&draft(i)).await.unwrap();
+        let after = sim.admin().counters();
+        assert_eq!(
+            sim.admin().ticket(opened.number.as_str()).unwrap().external_reference,
+            format!("TA-A-{i}-test")
+        );
+        let creates = after.total(routes::CREATE_REQUEST) - before.total(routes::CREATE_REQUEST);
+        let searches = after.total(routes::LIST_REQUESTS) - before.total(routes::LIST_REQUESTS);
+        assert!(
+            searches + 1 >= creates,
+            "order {i}: {creates} creates sent with only {searches} searches between them"
+        );
+        sent += creates;
+    }
+    sent
+}
+
+/// Exactly one ticket per reference, `n` in all.
+fn assert_one_ticket_each(sim: &easyvista_sim::RunningSimulator, n: usize) {
+    let tickets = sim.admin().tickets();
+    let references: HashSet<&str> = tickets.iter().map(|t| t.external_reference.as_str()).collect();
+    assert_eq!(references.len(), n, "every order has its ticket");
+    assert_eq!(tickets.len(), n, "and only one");
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_the_create_adopts_the_ticket_without_resending() {
+    let sim = simulator().await;
+    sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::drop_after_create(1.0)).unwrap();
+    let opened = client(&sim).open_ticket(&draft(1)).await.unwrap();
+
+    assert!(opened.adopted);
+    assert_one_ticket_each(&sim, 1);
+    let counters = sim.admin().counters();
+    assert_eq!(counters.total(routes::CREATE_REQUEST), 1, "never resent");
+    assert_eq!(counters.dropped(routes::CREATE_REQUEST), 1, "the fault fired");
+    assert!(counters.total(routes::LIST_REQUESTS) >= 1, "the reference was searched");
+}
+
+#[tokio::test]
+async fn a_5xx_after_the_create_adopts_the_ticket_without_resending() {
+    let sim = simulator().await;
+    let fault = FaultSpec::error_after_create(1.0, 503).with_retry_after(0);
+    sim.admin().set_fault(routes::CREATE_REQUEST, fault).unwrap();
+    let opened = client(&sim).open_ticket(&draft(1)).await.unwrap();
+
+    assert!(opened.adopted);
+    assert_one_ticket_each(&sim, 1);
+    let counters = sim.admin().counters();
+    assert_eq!(counters.total(routes::CREATE_REQUEST), 1, "never resent");
+    assert_eq!(counters.get(routes::CREATE_REQUEST, 503), 1, "the fault fired");
+    assert!(counters.total(routes::LIST_REQUESTS) >= 1, "the reference was searched");
+}
+
 #[tokio::test]
 async fn a_lost_connection_is_resent_only_after_the_search_proves_the_ticket_absent() {
     let sim = simulator().await;
-    sim.admin().set_fault(routes::CREATE_REQUEST, FaultSpec::drops(0.4).with_seed(7)).unwrap();
+    // Some connections are lost before the ticket is created, others after: only the search
+    // tells them apart, and a blind resend of the second kind opens a duplicate.
+    let fault = FaultSpec { drop_rate: 0.3, drop_after_create_rate: 0.3, ..FaultSpec::default() };
+    sim.admin().set_fault(routes::CREATE_REQUEST, fault.with_seed(7)).unwrap();
     let mut config = config_for(&sim);
     config.create_attempts = 12;
     let client = EasyVistaClient::new(config).unwrap();
-    for n in 0..20 {
-        let opened = client.open_ticket(&draft(n)).await.unwrap();
-        assert_eq!(
-            sim.admin().ticket(opened.number.as_str()).unwrap().external_reference,
-            format!("TA-A-{n}-test")
-        );
-    }
-    assert_eq!(sim.admin().tickets().len(), 20);
-    assert!(sim.admin().counters().dropped(routes::CREATE_REQUEST) > 0, "the fault fired");
+
+    let sent = open_each_searching_before_any_resend(&sim, &client, 20).await;
+    assert_one_ticket_each(&sim, 20);
+    let counters = sim.admin().counters();
+    assert!(sent > 20, "some creates were resent ({sent} sent)");
+    assert!(
+        counters.tickets_created > counters.get(routes::CREATE_REQUEST, 201),
+        "some tickets were created by a create that lost its answer"
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_is_resent_only_after_the_search_proves_the_ticket_absent() {
+    let sim = simulator().await;
+    // Some 503s come before the ticket is created, others after it.
+    let fault = FaultSpec {
+        error_rate: 0.3,
+        error_after_create_rate: 0.3,
+        error_status: 503,
+        retry_after_secs: 0,
+        ..FaultSpec::default()
+    };
+    sim.admin().set_fault(routes::CREATE_REQUEST, fault.with_seed(7)).unwrap();
+    let mut config = config_for(&sim);
+    config.create_attempts = 12;
+    let client = EasyVistaClient::new(config).unwrap();
+
+    let sent = open_each_searching_before_any_resend(&sim, &client, 20).await;
+    assert_one_ticket_each(&sim, 20);
+    let counters = sim.admin().counters();
+    assert!(sent > 20, "some creates were resent ({sent} sent)");
+    assert!(
+        counters.tickets_created > counters.get(routes::CREATE_REQUEST, 201),
+        "some tickets were created by a create answered 503"
+    );
 }
 
 #[tokio::test]
@@ -191,8 +285,15 @@ async fn a_thousand_creates_under_failures_give_a_thousand_tickets_and_no_duplic
         stall_ms: 600,
         ..FaultSpec::default()
     };
-    // Creates also answer 590 after creating, 5% of the time.
-    let creates = FaultSpec { fail_after_create_rate: 0.05, seed: 11, ..failing.clone() };
+    // Creates also create the ticket and then answer 590 (5% of the time), lose the connection
+    // (3%) or answer 503 (3%).
+    let creates = FaultSpec {
+        fail_after_create_rate: 0.05,
+        drop_after_create_rate: 0.03,
+        error_after_create_rate: 0.03,
+        seed: 11,
+        ..failing.clone()
+    };
     sim.admin().set_fault(routes::ANY, failing.with_seed(5)).unwrap();
     sim.admin().set_fault(routes::CREATE_REQUEST, creates).unwrap();
     let mut config = config_for(&sim);
@@ -222,6 +323,10 @@ async fn a_thousand_creates_under_failures_give_a_thousand_tickets_and_no_duplic
     assert!(counters.get(routes::CREATE_REQUEST, 590) > 0, "590 after create fired");
     assert!(counters.dropped(routes::CREATE_REQUEST) > 0, "drops fired");
     assert!(counters.get(routes::CREATE_REQUEST, 503) > 0, "errors fired");
+    // Tickets whose create was answered neither 201 nor 590: lost or 503 after creating.
+    let answered =
+        counters.get(routes::CREATE_REQUEST, 201) + counters.get(routes::CREATE_REQUEST, 590);
+    assert!(counters.tickets_created > answered, "drops and errors after create fired");
 }
 
 /// Fulfill cycles an order may take: with 20% of calls failing, needing more than a few means
