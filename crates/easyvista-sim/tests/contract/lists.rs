@@ -323,3 +323,33 @@ async fn a_server_ignoring_max_rows_answers_everything_from_the_offset() {
     let (_, locations) = h.get("locations?max_rows=1").await;
     assert_eq!(locations["records"].as_array().unwrap().len(), 4);
 }
+
+/// Quirk 8: offset paging drifts while data changes. A change moves a row up a descending
+/// `LAST_UPDATE` sort, so the next page repeats a row already seen; a deletion shifts the rows
+/// after it, so the next page skips one.
+#[tokio::test]
+async fn offset_paging_drifts_when_data_changes() {
+    let h = Harness::start().await;
+    let mut rfcs = Vec::new();
+    for i in 0..5 {
+        rfcs.push(h.create(json!({"catalog_code": "25", "title": format!("t{i}")})).await);
+    }
+    let page = |offset: usize| {
+        format!("requests?fields=rfc_number&sort=last_update+desc&max_rows=2&offset={offset}")
+    };
+    let (_, first) = h.get(&page(0)).await;
+    assert_eq!(column(&first, "RFC_NUMBER"), vec![rfcs[4].clone(), rfcs[3].clone()]);
+    let (status, _) = h.put(&format!("requests/{}", rfcs[1]), json!({"title": "changed"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, second) = h.get(&page(2)).await;
+    // Without the change this page would be t2, t1; now t3 comes again and t1 is not on it.
+    assert_eq!(column(&second, "RFC_NUMBER"), vec![rfcs[3].clone(), rfcs[2].clone()]);
+
+    let plain = |offset: usize| format!("requests?fields=rfc_number&max_rows=2&offset={offset}");
+    let (_, first) = h.get(&plain(0)).await;
+    assert_eq!(column(&first, "RFC_NUMBER"), vec![rfcs[0].clone(), rfcs[1].clone()]);
+    h.sim.admin().delete_ticket(&rfcs[0]).expect("deletes");
+    let (_, second) = h.get(&plain(2)).await;
+    // t2 moved up to the first page after it was read: nobody sees it.
+    assert_eq!(column(&second, "RFC_NUMBER"), vec![rfcs[3].clone(), rfcs[4].clone()]);
+}
