@@ -116,9 +116,21 @@ async fn run_picks_up_files_dropped_while_it_runs_and_its_metrics_match() {
 
     let (status, ready) = http_get(port, "/readyz").await.unwrap();
     assert_eq!(status, 200, "{ready}");
-    let (status, metrics) = http_get(port, "/metrics").await.unwrap();
-    assert_eq!(status, 200);
     let conn = "connection=\"EasyVistaManual\"";
+    // The results file appears just before its rows are counted, and the gauges follow the
+    // cycle: scrape until the counts have settled, then check each.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let (status, text) = http_get(port, "/metrics").await.unwrap();
+        assert_eq!(status, 200);
+        metrics = text;
+        if sample(&metrics, "ta_results_published_total", conn) == Some(1.0)
+            && sample(&metrics, "ta_open_tickets", conn) == Some(2.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(sample(&metrics, "ta_orders_received_total", conn), Some(3.0), "{metrics}");
     assert_eq!(
         sample(&metrics, "ta_tickets_opened_total", "how=\"created\""),
@@ -131,9 +143,16 @@ async fn run_picks_up_files_dropped_while_it_runs_and_its_metrics_match() {
         "{metrics}"
     );
     assert_eq!(sample(&metrics, "ta_results_published_total", conn), Some(1.0), "{metrics}");
-    assert!(eventually(Duration::from_secs(5), || true).await);
-    let (_, metrics) = http_get(port, "/metrics").await.unwrap();
     assert_eq!(sample(&metrics, "ta_open_tickets", conn), Some(2.0), "{metrics}");
+    assert!(
+        sample(&metrics, "ta_oldest_open_ticket_age_seconds", conn).is_some_and(|age| age >= 0.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(&metrics, "ta_easyvista_request_duration_seconds_count", "route=\"POST requests\"")
+            .is_some_and(|n| n >= 3.0),
+        "create latencies are in the histogram: {metrics}"
+    );
     assert!(
         sample(&metrics, "ta_last_successful_cycle_timestamp_seconds", "cycle=\"sync\"").is_some(),
         "{metrics}"
@@ -223,4 +242,68 @@ async fn json_logs_parse_line_by_line() {
     assert!(opened["order"].as_str().unwrap().starts_with("TA-A-1-"));
     assert!(opened["ticket"].as_str().unwrap().starts_with('S'));
     assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_easyvista_is_first_checked_ends_run_with_status_0() {
+    let setup = Setup::new().await;
+    let port = free_port();
+    run_settings(&setup, port);
+    // The start-up connection check reads the ticket list: its answer is held back.
+    let hang = FaultSpec::stalls(1.0, Duration::from_secs(60));
+    setup.sim.admin().set_fault(routes::LIST_REQUESTS, hang).unwrap();
+    setup.drop_orders("waiting.json", &[badge_order(300_001, "Added", 2)]);
+
+    let mut child = start_run(&setup, &[]);
+    let admin = setup.sim.admin();
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            admin.counters().requests.keys().any(|route| route.starts_with("GET /requests"))
+        })
+        .await,
+        "the start-up check reached EasyVista"
+    );
+    terminate(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("a stop during start-up does not wait for the check")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(admin.tickets().is_empty(), "no work started after the stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_slower_than_the_grace_period_are_abandoned_and_resumed_without_duplicates() {
+    let setup = Setup::new().await;
+    let port = free_port();
+    run_settings(&setup, port);
+    let mut settings = setup.settings();
+    settings["TicketAgent"]["ShutdownGraceSeconds"] = json!(1);
+    setup.write_settings(settings);
+    let orders: Vec<_> = (0..5).map(|i| badge_order(310_000 + i, "Added", 2 + i % 3)).collect();
+    setup.drop_orders("slow.json", &orders);
+    // EasyVista creates each ticket, then takes 30 s to answer.
+    let slow = FaultSpec::stalls(1.0, Duration::from_secs(30));
+    setup.sim.admin().set_fault(routes::CREATE_REQUEST, slow).unwrap();
+
+    let mut child = start_run(&setup, &[]);
+    let admin = setup.sim.admin();
+    assert!(
+        eventually(Duration::from_secs(15), || !admin.tickets().is_empty()).await,
+        "creates were sent"
+    );
+    let asked = Instant::now();
+    terminate(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the grace period bounds the stop")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(asked.elapsed() < Duration::from_secs(10));
+
+    setup.sim.admin().clear_faults();
+    setup.ok(&["fulfill"]).await;
+    let tickets = admin.tickets();
+    let references: HashSet<_> = tickets.iter().map(|t| t.external_reference.clone()).collect();
+    assert_eq!((tickets.len(), references.len()), (5, 5), "one ticket per order after resuming");
 }

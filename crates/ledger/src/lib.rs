@@ -210,12 +210,15 @@ fn writer(mut conn: Connection, queue: Receiver<Job>) {
 
 #[async_trait]
 impl Ledger for SqliteLedger {
-    async fn record_orders(&self, orders: &[NewOrder]) -> Result<usize, LedgerError> {
+    async fn record_orders(
+        &self,
+        orders: &[NewOrder],
+    ) -> Result<Vec<ExternalReference>, LedgerError> {
         let orders = orders.to_vec();
         self.run(move |conn| {
             let tx = write(conn)?;
             let now = now();
-            let mut added = 0;
+            let mut added = Vec::new();
             {
                 let mut sequence: i64 =
                     tx.prepare_cached("SELECT IFNULL(MAX(sequence), 0) + 1 FROM orders")?.query_row([], |row| row.get(0))?;
@@ -250,12 +253,12 @@ impl Ledger for SqliteLedger {
                     ])?;
                     if inserted == 1 {
                         sequence += 1;
-                        added += 1;
+                        added.push(order.reference.clone());
                     }
                 }
             }
             tx.commit()?;
-            tracing::debug!(added, offered = orders.len(), "orders recorded");
+            tracing::debug!(added = added.len(), offered = orders.len(), "orders recorded");
             Ok(added)
         })
         .await

@@ -105,8 +105,11 @@ pub struct OrderRecord {
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// Records orders in one transaction. Orders whose reference is already known are left
-    /// as they are. Returns how many were new.
-    async fn record_orders(&self, orders: &[NewOrder]) -> Result<usize, LedgerError>;
+    /// as they are. Returns the references of the new ones, in the order given.
+    async fn record_orders(
+        &self,
+        orders: &[NewOrder],
+    ) -> Result<Vec<ExternalReference>, LedgerError>;
 
     /// Orders of a connection that have no ticket yet (received, or creating), oldest first.
     async fn pending_orders(&self, connection: &str) -> Result<Vec<PendingOrder>, LedgerError>;

@@ -167,13 +167,22 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             let config = Config::load(&dir, Sources::All).await.map_err(config_error)?;
             output::check(config).await
         }
-        Command::Fulfill | Command::Sync | Command::Run => {
+        Command::Run => {
+            // Listen before anything else: a stop while settings load ends the command cleanly.
+            let mut signals = output::StopSignals::listen();
+            let config = tokio::select! {
+                config = Config::load(&dir, Sources::All) => config.map_err(config_error)?,
+                _ = signals.wait() => return Ok(()),
+            };
+            let agent = Agent::build(config, ta_usecases::StopSignal::new())?;
+            output::run_until_stopped(agent, signals).await
+        }
+        Command::Fulfill | Command::Sync => {
             let config = Config::load(&dir, Sources::All).await.map_err(config_error)?;
             let agent = Agent::build(config, ta_usecases::StopSignal::new())?;
             match cli.command {
                 Command::Fulfill => output::fulfill_once(&agent).await,
-                Command::Sync => output::sync_once(&agent).await,
-                _ => output::run_until_stopped(agent).await,
+                _ => output::sync_once(&agent).await,
             }
         }
     }

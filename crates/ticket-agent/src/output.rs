@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use rand::Rng;
 use ta_ports::{Ledger, TicketingBackend};
+use ta_usecases::fulfill::CycleError;
 use ta_usecases::{FulfillReport, SyncReport, render_file};
 use tracing::{error, info, warn};
 
@@ -88,7 +89,9 @@ pub fn describe_sync(connection: &str, r: &SyncReport) -> String {
 
 /// `run`: each connection alternates fulfill and sync on their intervals, one cycle at a time,
 /// until Ctrl-C or SIGTERM; then no new work starts and in-flight work gets a grace period.
-pub async fn run_until_stopped(agent: Agent) -> Result<(), Failure> {
+/// `signals` is listening from the moment the command started, so a stop asked for while the
+/// settings load or EasyVista is first checked ends the command cleanly too.
+pub async fn run_until_stopped(agent: Agent, mut signals: StopSignals) -> Result<(), Failure> {
     let metrics = crate::service::install_metrics().map_err(work_error)?;
     let health = Arc::new(Health::default());
     health.ledger_open(true);
@@ -97,12 +100,21 @@ pub async fn run_until_stopped(agent: Agent) -> Result<(), Failure> {
             .await
             .map_err(config_error)?;
     }
-    for connection in &agent.connections {
-        let reachable = connection.fulfill.backend.check_connection().await;
-        if let Err(e) = &reachable {
-            warn!(connection = %connection.plan.id, error = %e, "EasyVista does not answer yet; cycles will retry");
+    let first_checks = async {
+        for connection in &agent.connections {
+            let reachable = connection.fulfill.backend.check_connection().await;
+            if let Err(e) = &reachable {
+                warn!(connection = %connection.plan.id, error = %e, "EasyVista does not answer yet; cycles will retry");
+            }
+            health.reachable(&connection.plan.id, reachable.is_ok());
         }
-        health.reachable(&connection.plan.id, reachable.is_ok());
+    };
+    tokio::select! {
+        _ = first_checks => {}
+        _ = signals.wait() => {
+            info!("stop requested before the first cycle; nothing was under way");
+            return Ok(());
+        }
     }
 
     let stop = agent.stop.clone();
@@ -123,7 +135,7 @@ pub async fn run_until_stopped(agent: Agent) -> Result<(), Failure> {
     }
     info!(connections = tasks.len(), "agent running; Ctrl-C or SIGTERM stops it");
 
-    wait_for_stop_signal().await;
+    signals.wait().await;
     info!(grace_seconds = grace.as_secs(), "stop requested; finishing in-flight work");
     stop.stop();
     let _ = stopped_tx.send(true);
@@ -160,26 +172,47 @@ async fn run_connection(
         }
         let (cycle, outcome) = if is_fulfill {
             next_fulfill = tokio::time::Instant::now() + jittered(fulfill_every, jitter);
-            ("fulfill", connection.fulfill.run_cycle().await.map(|r| describe_fulfill(id, &r)))
+            let outcome = connection.fulfill.run_cycle().await;
+            ("fulfill", outcome.map(|r| (describe_fulfill(id, &r), fulfill_reached(&r))))
         } else {
             next_sync = tokio::time::Instant::now() + jittered(sync_every, jitter);
-            ("sync", connection.sync.run_cycle(Utc::now()).await.map(|r| describe_sync(id, &r)))
+            let outcome = connection.sync.run_cycle(Utc::now()).await;
+            ("sync", outcome.map(|r| (describe_sync(id, &r), (r.requests > 0).then_some(true))))
         };
         match outcome {
-            Ok(summary) => {
+            Ok((summary, reached)) => {
                 info!(connection = %id, cycle, "{summary}");
-                health.reachable(id, true);
+                health.ledger_open(true);
+                if let Some(reached) = reached {
+                    health.reachable(id, reached);
+                }
                 metrics::gauge!("ta_last_successful_cycle_timestamp_seconds", "connection" => id.clone(), "cycle" => cycle)
                     .set(Utc::now().timestamp() as f64);
             }
             Err(e) => {
-                error!(connection = %id, cycle, error = %e, "{cycle} cycle failed");
-                health
-                    .reachable(id, !matches!(e, ta_usecases::fulfill::CycleError::Backend { .. }));
+                error!(connection = %id, cycle, error = %e, class = e.class(), "{cycle} cycle failed");
+                match &e {
+                    CycleError::Backend { .. } => health.reachable(id, false),
+                    CycleError::Ledger(_) => health.ledger_open(false),
+                    CycleError::Store(_) => {}
+                }
                 metrics::counter!("ta_cycle_failures_total", "connection" => id.clone(), "cycle" => cycle).increment(1);
+                // Fulfill counts its per-order errors itself; a whole cycle failing counts here.
+                metrics::counter!("ta_errors_total", "connection" => id.clone(), "class" => e.class()).increment(1);
             }
         }
         update_ticket_gauges(connection).await;
+    }
+}
+
+/// Did a fulfill cycle reach EasyVista? `None` when it sent nothing; `false` when every order
+/// it tried is to be retried (EasyVista did not answer), `true` when any call got an answer.
+fn fulfill_reached(report: &FulfillReport) -> Option<bool> {
+    let answered = report.tickets_opened + report.tickets_adopted + report.orders_failed;
+    match (answered, report.orders_retrying) {
+        (0, 0) => None,
+        (0, _) => Some(false),
+        _ => Some(true),
     }
 }
 
@@ -203,25 +236,51 @@ fn jittered(interval: Duration, percent: u32) -> Duration {
     Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.1))
 }
 
-async fn wait_for_stop_signal() {
+/// Ctrl-C and SIGTERM, listened to from the moment this is made: a signal that arrives
+/// before anyone waits is kept, not lost, and does not end the process abruptly.
+pub struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Must be called inside the runtime.
+    pub fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for Ctrl-C or SIGTERM.
+    pub async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.interrupt) => {}
+                _ = next(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -447,4 +506,34 @@ pub async fn check(config: Config) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_its_percentage_and_varies() {
+        let interval = Duration::from_secs(100);
+        let draws: Vec<Duration> = (0..200).map(|_| jittered(interval, 10)).collect();
+        assert!(
+            draws.iter().all(|d| *d >= Duration::from_secs(90) && *d <= Duration::from_secs(110))
+        );
+        assert!(draws.iter().any(|d| *d != draws[0]), "200 draws were all {:?}", draws[0]);
+        assert_eq!(jittered(interval, 0), interval);
+    }
+
+    #[test]
+    fn a_fulfill_cycle_reached_easyvista_only_when_something_answered() {
+        let report = |opened, failed, retrying| FulfillReport {
+            tickets_opened: opened,
+            orders_failed: failed,
+            orders_retrying: retrying,
+            ..FulfillReport::default()
+        };
+        assert_eq!(fulfill_reached(&report(0, 0, 0)), None, "nothing sent says nothing");
+        assert_eq!(fulfill_reached(&report(0, 0, 5)), Some(false), "every create unanswered");
+        assert_eq!(fulfill_reached(&report(0, 1, 5)), Some(true), "a refusal is an answer");
+        assert_eq!(fulfill_reached(&report(3, 0, 1)), Some(true));
+    }
 }

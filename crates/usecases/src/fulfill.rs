@@ -76,6 +76,17 @@ pub enum CycleError {
     Backend { connection: String, source: TicketingError },
 }
 
+impl CycleError {
+    /// A short class name for logs and metrics (`ledger`, `store`, or the backend's class).
+    pub fn class(&self) -> &'static str {
+        match self {
+            CycleError::Ledger(_) => "ledger",
+            CycleError::Store(_) => "store",
+            CycleError::Backend { source, .. } => source.class(),
+        }
+    }
+}
+
 /// How one pending order ended this cycle.
 enum CreateResult {
     Opened,
@@ -125,14 +136,17 @@ impl Fulfill {
             let recorded = self.ledger.record_orders(&orders).await?;
             self.orders.acknowledge(&delivery.name).await?;
             report.files_taken += 1;
-            report.orders_recorded += recorded;
+            report.orders_recorded += recorded.len();
             metrics::counter!("ta_orders_received_total", "connection" => self.connection.clone())
-                .increment(recorded as u64);
+                .increment(recorded.len() as u64);
+            for reference in &recorded {
+                info!(connection = %self.connection, order = %reference, delivery = %delivery.name, "order received");
+            }
             info!(
                 connection = %self.connection,
                 delivery = %delivery.name,
                 orders = orders.len(),
-                new = recorded,
+                new = recorded.len(),
                 "order file taken"
             );
         }
@@ -326,12 +340,20 @@ impl Fulfill {
             }
         }
 
+        // Once a stop is asked for, no create is sent that was not noted already: these orders
+        // stay pending, untouched, for the next cycle.
+        if self.stop.is_stopped() {
+            results.extend(to_create.drain(..).map(|_| CreateResult::Retrying));
+        }
         let references: Vec<ExternalReference> =
             to_create.iter().map(|(_, draft)| draft.external_reference.clone()).collect();
         let attempts = match references.is_empty() {
             true => Vec::new(),
             false => self.ledger.begin_creates(&references).await?,
         };
+        for reference in &references {
+            debug!(connection = %self.connection, order = %reference, "ticket create noted");
+        }
         let creates = to_create
             .iter()
             .zip(attempts)
@@ -379,7 +401,7 @@ impl Fulfill {
         let opened = {
             let _call = calls.acquire().await;
             // Noted but not sent: the order stays creating and is looked up next cycle.
-            if refused.load(Ordering::SeqCst) {
+            if refused.load(Ordering::SeqCst) || self.stop.is_stopped() {
                 return Ok((CreateResult::Retrying, None));
             }
             self.backend.open_ticket(draft).await
@@ -394,6 +416,7 @@ impl Fulfill {
             }
             Err(TicketingError::Rejected { status, message, field }) => {
                 let error = TicketingError::Rejected { status, message, field };
+                metrics::counter!("ta_errors_total", "connection" => self.connection.clone(), "class" => error.class()).increment(1);
                 let message = format!("the service desk refused the ticket: {error}");
                 Ok((self.fail(reference, message).await?, None))
             }

@@ -49,6 +49,9 @@ pub async fn publish_results(
         let rows: Vec<_> = orders.into_iter().map(|f| f.row).collect();
         let published = sink.publish(&batch, &rows).await?;
         ledger.mark_reported(&references, &published.location).await?;
+        for reference in &references {
+            info!(connection, order = %reference, location = %published.location, "result reported");
+        }
         info!(connection, rows = rows.len(), location = %published.location, "results published");
         metrics::counter!("ta_results_published_total", "connection" => connection.to_owned())
             .increment(rows.len() as u64);

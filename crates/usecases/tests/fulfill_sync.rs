@@ -133,7 +133,7 @@ async fn orders_are_recorded_before_their_file_is_acknowledged() {
     let sink = recorded.clone();
     ports.ledger.expect_record_orders().times(1).in_sequence(&mut seq).returning(move |orders| {
         sink.lock().unwrap().extend_from_slice(orders);
-        Ok(orders.len())
+        Ok(orders.iter().map(|o| o.reference.clone()).collect())
     });
     ports
         .orders
@@ -195,7 +195,7 @@ async fn a_broken_file_is_rejected_and_the_others_go_on() {
         })
         .times(1)
         .returning(|_, _| Ok(()));
-    ports.ledger.expect_record_orders().times(1).returning(|o| Ok(o.len()));
+    ports.ledger.expect_record_orders().times(1).returning(|o| Ok(o.iter().map(|o| o.reference.clone()).collect()));
     ports.orders.expect_acknowledge().with(eq("good.json")).times(1).returning(|_| Ok(()));
     ports.ledger.expect_pending_orders().returning(|_| Ok(vec![]));
     quiet_ledger(&mut ports.ledger);
@@ -220,7 +220,7 @@ async fn invalid_orders_and_unmapped_resource_types_are_decided_with_an_error() 
     let sink = recorded.clone();
     ports.ledger.expect_record_orders().returning(move |orders| {
         sink.lock().unwrap().extend_from_slice(orders);
-        Ok(orders.len())
+        Ok(orders.iter().map(|o| o.reference.clone()).collect())
     });
     ports.orders.expect_acknowledge().returning(|_| Ok(()));
     ports.ledger.expect_pending_orders().returning(|_| Ok(vec![]));
