@@ -113,14 +113,76 @@ async fn a_second_run_over_the_same_folder_opens_nothing_new() {
     setup.ok(&["fulfill"]).await;
     let before = setup.sim.admin().counters().tickets_created;
 
-    // Identity Manager's folder as it was: the same files dropped again would be new orders,
-    // so this puts back nothing; the rerun must find nothing to do.
+    // The folder as the first run left it: nothing waits, nothing is opened.
     let out = setup.ok(&["fulfill"]).await;
-
     assert!(out.contains("took 0 order file(s)") && out.contains("tickets opened 0"), "{out}");
     assert_eq!(setup.sim.admin().counters().tickets_created, before);
     let completed = std::fs::read_dir(setup.orders().join("Completed")).unwrap().count();
     assert_eq!(completed, 3);
+
+    // The same files delivered again (a copy put back, a redelivery): the same orders, known
+    // to the ledger by their references, so still nothing is opened.
+    setup.drop_example_orders();
+    let out = setup.ok(&["fulfill"]).await;
+    assert!(out.contains("recorded 0 new order(s)") && out.contains("tickets opened 0"), "{out}");
+    assert_eq!(setup.sim.admin().counters().tickets_created, before);
+}
+
+#[tokio::test]
+async fn the_demo_runs_the_whole_flow_against_its_own_simulator() {
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("demo");
+    let output = tokio::process::Command::new(crate::harness::BIN)
+        .args(["demo", "--work"])
+        .arg(&folder)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+
+    assert!(stdout.contains("tickets opened 6"), "{stdout}");
+    assert!(stdout.contains("finished: 1 canceled, 3 closed"), "{stdout}");
+    assert!(stdout.contains("6 order(s)"), "{stdout}");
+    let results: Vec<_> = std::fs::read_dir(folder.join("work/results").join(CONNECTION))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(results.len(), 1, "one results file");
+    let csv = std::fs::read_to_string(results[0].path()).unwrap();
+    assert!(stdout.contains(&results[0].path().display().to_string()), "its path is printed");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("AssignmentId,ProvisioningState,Message,ChangeType,OwnerId,OwnerType")
+    );
+    let states: Vec<&str> = lines.map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(states, ["Error", "Executed", "Verified", "Verified"], "{csv}");
+    let rejected = folder.join("work/orders").join(CONNECTION).join("Rejected");
+    assert!(
+        std::fs::read_dir(rejected)
+            .unwrap()
+            .flatten()
+            .any(|e| { e.file_name().to_string_lossy().ends_with(".error.txt") })
+    );
+}
+
+#[tokio::test]
+async fn every_command_explains_itself_with_help() {
+    for command in
+        ["fulfill", "sync", "run", "render", "check", "status", "demo", "protect", "export"]
+    {
+        let output = tokio::process::Command::new(crate::harness::BIN)
+            .args([command, "--help"])
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{command} --help: {text}");
+        assert!(text.contains("Usage: ticket-agent") && text.contains(command), "{text}");
+        assert!(text.contains("--config"), "{command} --help names the config folder: {text}");
+    }
 }
 
 #[tokio::test]
