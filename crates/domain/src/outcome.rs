@@ -194,10 +194,24 @@ pub fn report(
         TicketOutcome::Lost => {
             failed(format!("ticket {ticket} disappeared from EasyVista (not found)"))
         }
-        TicketOutcome::Stale => {
-            let days = policy.stale_after.map(|d| d.num_days()).unwrap_or_default();
-            failed(format!("ticket {ticket} is still open after more than {days} days"))
-        }
+        TicketOutcome::Stale => match policy.stale_after {
+            Some(period) => {
+                failed(format!("ticket {ticket} is still open after more than {}", spoken(period)))
+            }
+            None => failed(format!("ticket {ticket} was open for too long")),
+        },
+    }
+}
+
+/// A period as a reader says it: whole days, else whole hours, else minutes.
+fn spoken(period: chrono::Duration) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if period.num_days() >= 1 && period.num_hours() % 24 == 0 {
+        plural(period.num_days(), "day")
+    } else if period.num_hours() >= 1 {
+        plural(period.num_hours(), "hour")
+    } else {
+        plural(period.num_minutes().max(1), "minute")
     }
 }
 
@@ -293,5 +307,19 @@ mod tests {
             TicketOutcome::Open
         );
         assert_eq!(policy.settle(TicketOutcome::Closed, opened, later), TicketOutcome::Closed);
+    }
+
+    #[test]
+    fn a_stale_ticket_says_how_long_it_was_open_in_words() {
+        let policy =
+            |period| OutcomePolicy { stale_after: Some(period), ..OutcomePolicy::default() };
+        let message =
+            |period| report(TicketOutcome::Stale, &rfc(), false, &policy(period)).unwrap().message;
+        assert_eq!(
+            message(chrono::Duration::days(30)),
+            "ticket I251203_000001 is still open after more than 30 days"
+        );
+        assert!(message(chrono::Duration::hours(36)).ends_with("more than 36 hours"));
+        assert!(message(chrono::Duration::minutes(1)).ends_with("more than 1 minute"));
     }
 }

@@ -150,4 +150,18 @@ mod tests {
         assert!(ExternalReference::parse("a_b").is_err());
         assert!(ExternalReference::parse(&"x".repeat(51)).is_err());
     }
+
+    /// Orders recorded by one build are looked up by the next: the derivation must not change
+    /// between releases, or an upgrade would open a second ticket for an order left creating.
+    #[test]
+    fn references_stay_those_of_earlier_builds() {
+        let reference = ExternalReference::derive(
+            ChangeType::Added,
+            "3930001",
+            "2026-12-03T081500_Orders.json",
+            1,
+            "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        );
+        assert_eq!(reference.as_str(), "TA-A-3930001-f54a83fc21baeb5f");
+    }
 }
