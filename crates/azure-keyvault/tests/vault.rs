@@ -3,7 +3,9 @@
 
 use secrecy::ExposeSecret;
 use serde_json::json;
-use ta_fakes::keyvault::{CLIENT_ID, CLIENT_SECRET, FakeVault, TENANT, TOKEN, VaultSecret};
+use ta_fakes::keyvault::{
+    CLIENT_ID, CLIENT_SECRET, FakeVault, IDENTITY_HEADER, TENANT, TOKEN, VaultSecret, client_to,
+};
 use ta_keyvault::{AzureEnvironment, KeyVaultSettings, KeyVaultSource};
 use ta_ports::{SecretSetting, SecretSource};
 
@@ -174,4 +176,110 @@ async fn debug_of_the_source_and_its_output_shows_no_secret() {
             && !shown.contains(TOKEN),
         "{shown}"
     );
+}
+
+/// Set in the child process of the managed identity test; holds the fake's address.
+const CHILD_ADDRESS: &str = "TA_KV_TEST_FAKE_ADDRESS";
+const CHILD_CA: &str = "TA_KV_TEST_FAKE_CA";
+const CHILD_VAULT: &str = "TA_KV_TEST_FAKE_VAULT";
+
+/// azure_identity reads `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` from the process environment
+/// itself, and this workspace forbids the `unsafe` that setting a variable now needs, so the
+/// test runs itself again as a child process with those variables set, against the fake that
+/// this process serves. The child builds three sources in turn: the chain with only
+/// `AZURE_CLIENT_ID` (a user-assigned managed identity), `ConnectionString` `RunAs=App` (the
+/// system-assigned one), and the chain with a client secret, which wins over the managed
+/// identity even when the host offers one.
+#[tokio::test]
+async fn a_managed_identity_from_identity_endpoint_reads_the_vault_and_a_client_secret_wins_over_it()
+ {
+    if let Ok(address) = std::env::var(CHILD_ADDRESS) {
+        return managed_identity_child(&address).await;
+    }
+    let fake = start_fake().await;
+
+    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_managed_identity_from_identity_endpoint_reads_the_vault_and_a_client_secret_wins_over_it",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ADDRESS, fake.address.to_string())
+        .env(CHILD_CA, fake.ca_pem())
+        .env(CHILD_VAULT, fake.vault_url())
+        .env("IDENTITY_ENDPOINT", fake.identity_endpoint())
+        .env("IDENTITY_HEADER", IDENTITY_HEADER)
+        .env("AZURE_AUTHORITY_HOST", fake.authority_host())
+        .env_remove("IDENTITY_SERVER_THUMBPRINT")
+        .env_remove("IMDS_ENDPOINT")
+        .env_remove("MSI_ENDPOINT")
+        .env_remove("MSI_SECRET")
+        .output()
+        .await
+        .unwrap();
+
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("1 passed"), "the child ran the test: {shown}");
+    let tokens: Vec<String> = fake
+        .log()
+        .into_iter()
+        .filter(|line| line.starts_with("token") || line.starts_with("managed identity"))
+        .collect();
+    assert_eq!(
+        tokens,
+        [
+            "managed identity resource=https://localhost client_id=mi-user-assigned".to_string(),
+            "managed identity resource=https://localhost client_id=-".to_string(),
+            format!("token {TENANT} scope=https://localhost/.default"),
+        ]
+    );
+}
+
+async fn managed_identity_child(address: &str) {
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    let ca = std::env::var(CHILD_CA).unwrap();
+    let vault = std::env::var(CHILD_VAULT).unwrap();
+    let authority_host = std::env::var("AZURE_AUTHORITY_HOST").ok();
+    let user_assigned = AzureEnvironment {
+        client_id: Some("mi-user-assigned".into()),
+        authority_host: authority_host.clone(),
+        ..AzureEnvironment::default()
+    };
+    let system_assigned: KeyVaultSettings =
+        serde_json::from_value(json!({ "Vault": vault, "ConnectionString": "RunAs=App" })).unwrap();
+    let with_secret = AzureEnvironment {
+        tenant_id: Some(TENANT.into()),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(CLIENT_SECRET.into()),
+        authority_host,
+        ..AzureEnvironment::default()
+    };
+
+    for (settings, environment) in [
+        (settings(&vault), &user_assigned),
+        (system_assigned, &AzureEnvironment::default()),
+        (settings(&vault), &with_secret),
+    ] {
+        let source = KeyVaultSource::with_transport(
+            settings,
+            prefixes(),
+            environment,
+            client_to(address, &ca),
+        )
+        .unwrap();
+        let fetched = source.fetch().await.unwrap();
+        assert!(
+            values(&fetched).contains(&(
+                "Connections:EasyVistaManual:Password".to_string(),
+                "vault-p4ssword".to_string()
+            )),
+            "{environment:?}"
+        );
+    }
 }

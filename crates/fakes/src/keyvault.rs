@@ -1,5 +1,6 @@
 //! A fake Azure Key Vault and Entra ID token endpoint on one HTTPS port, answering as
-//! `vault.localhost` and `login.localhost`: client-secret tokens, the vault's authentication
+//! `vault.localhost` and `login.localhost`: client-secret tokens, an App Service style managed
+//! identity endpoint (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`), the vault's authentication
 //! challenge, a paged secret list and secret reads. It records what it was asked, never values.
 
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ pub const CLIENT_ID: &str = "ticket-agent-app";
 pub const CLIENT_SECRET: &str = "kv-client-s3cret-5d1e";
 /// The access token it hands out, and the only one the vault accepts.
 pub const TOKEN: &str = "kv-access-token-9c3b";
+/// The only `X-IDENTITY-HEADER` the managed identity endpoint accepts (`IDENTITY_HEADER`).
+pub const IDENTITY_HEADER: &str = "mi-identity-header-71f0";
 /// Secrets per page of the list; later ones are behind `nextLink`.
 pub const PAGE_SIZE: usize = 4;
 
@@ -69,6 +72,7 @@ impl FakeVault {
         let state = Arc::new(Shared { port: address.port(), secrets, log: Mutex::default() });
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/msi/token", get(managed_identity_token))
             .route("/secrets", get(list))
             .route("/secrets/{name}/", get(read))
             .with_state(state.clone());
@@ -91,24 +95,35 @@ impl FakeVault {
         self.ca.pem()
     }
 
-    /// A client that resolves both host names to the fake and trusts its CA.
-    pub fn client(&self) -> reqwest::Client {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::builder()
-            .resolve(VAULT_HOST, self.address)
-            .resolve(LOGIN_HOST, self.address)
-            .tls_certs_merge(
-                reqwest::Certificate::from_pem_bundle(self.ca.pem().as_bytes()).expect("CA PEM"),
-            )
-            .build()
-            .expect("HTTPS client")
+    /// `https://login.localhost:<port>/msi/token`, for `IDENTITY_ENDPOINT` (with
+    /// [`IDENTITY_HEADER`] as `IDENTITY_HEADER`).
+    pub fn identity_endpoint(&self) -> String {
+        format!("https://{LOGIN_HOST}:{}/msi/token", self.address.port())
     }
 
-    /// What was asked, in order: `challenge`, `token <tenant> scope=<scope>`, `list page <n>`,
+    /// A client that resolves both host names to the fake and trusts its CA.
+    pub fn client(&self) -> reqwest::Client {
+        client_to(self.address, &self.ca.pem())
+    }
+
+    /// What was asked, in order: `challenge`, `token <tenant> scope=<scope>`,
+    /// `managed identity resource=<resource> client_id=<id or ->`, `list page <n>`,
     /// `get <name>`.
     pub fn log(&self) -> Vec<String> {
         self.state.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
+
+/// A client that resolves both host names of a fake at `address` and trusts `ca_pem`: for a
+/// test's child process, which has the fake's address and CA but not the fake itself.
+pub fn client_to(address: SocketAddr, ca_pem: &str) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .resolve(VAULT_HOST, address)
+        .resolve(LOGIN_HOST, address)
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(ca_pem.as_bytes()).expect("CA PEM"))
+        .build()
+        .expect("HTTPS client")
 }
 
 impl Shared {
@@ -140,6 +155,32 @@ async fn token(
     }
     Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": TOKEN }))
         .into_response()
+}
+
+/// The managed identity endpoint as App Service runs it (api-version 2019-08-01): a GET with
+/// `resource` (and `client_id` for a user-assigned identity) and the `X-IDENTITY-HEADER` secret.
+async fn managed_identity_token(
+    State(fake): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let resource = query.get("resource").cloned().unwrap_or_default();
+    let client_id = query.get("client_id").map_or("-", String::as_str);
+    fake.note(format!("managed identity resource={resource} client_id={client_id}"));
+    let secret = headers.get("x-identity-header").and_then(|v| v.to_str().ok());
+    if secret != Some(IDENTITY_HEADER)
+        || query.get("api-version").map(String::as_str) != Some("2019-08-01")
+    {
+        let body = json!({ "statusCode": 401, "message": "Unauthorized: missing or wrong X-IDENTITY-HEADER" });
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or_default();
+    Json(json!({ "access_token": TOKEN, "expires_on": (now + 3600).to_string(),
+                 "resource": resource, "token_type": "Bearer", "client_id": client_id }))
+    .into_response()
 }
 
 /// The vault's answer to a request without the token: the challenge naming the resource.
