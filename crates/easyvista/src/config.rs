@@ -69,6 +69,10 @@ pub struct ReadRetries {
     /// First backoff delay; each next one doubles, with jitter, up to `max_delay`.
     pub min_delay: Duration,
     pub max_delay: Duration,
+    /// The longest `Retry-After` honoured, on reads and on creates: a server asking for longer
+    /// is sent the request again after this. It may exceed `max_delay` (a throttled server is
+    /// waited for as it asks); a read still never starts a new attempt after `max_elapsed`.
+    pub max_retry_after: Duration,
 }
 
 // === EasyVistaConfig ===
@@ -108,6 +112,7 @@ impl Default for ReadRetries {
             max_elapsed: Duration::from_secs(60),
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -334,6 +339,21 @@ mod tests {
         assert_eq!(bearer.to_str().unwrap(), "Bearer tok");
         let shown = format!("{:?}", config("x"));
         assert!(!shown.contains("pw\""), "{shown}");
+        assert!(!format!("{basic:?}").contains("cmVzdDpwdw"), "{basic:?}");
+
+        let token = "tok-4f1c9e-secret";
+        let with_token = EasyVistaConfig {
+            credentials: Credentials::Bearer(SecretString::from(token)),
+            ..config("x")
+        };
+        let shown = format!("{with_token:?}");
+        assert!(shown.contains("Bearer"), "{shown}");
+        assert!(!shown.contains(token), "{shown}");
+        let header = authorization(&with_token.credentials).unwrap();
+        assert!(header.is_sensitive());
+        assert!(!format!("{header:?}").contains(token), "{header:?}");
+        let client = crate::EasyVistaClient::new(with_token).unwrap();
+        assert!(!format!("{client:?}").contains(token), "{client:?}");
         assert!(authorization(&Credentials::Bearer(SecretString::from(" "))).is_err());
     }
 }

@@ -232,10 +232,14 @@ impl EasyVistaClient {
         }
     }
 
+    /// The pause before sending a create again: what `Retry-After` asks for, up to
+    /// `max_retry_after`, else a doubling delay up to `max_delay`.
     fn create_pause(&self, failure: &EasyVistaError, attempt: u32) -> Duration {
         let retries = &self.inner.config.read_retries;
-        let doubled = retries.min_delay.saturating_mul(1 << attempt.min(10));
-        failure.retry_after().unwrap_or(doubled).min(retries.max_delay)
+        match failure.retry_after() {
+            Some(asked) => asked.min(retries.max_retry_after),
+            None => retries.min_delay.saturating_mul(1 << attempt.min(10)).min(retries.max_delay),
+        }
     }
 }
 

@@ -95,7 +95,8 @@ impl Transport {
 
     /// A GET whose successful body is handed back unparsed, for readers that go through it
     /// without building a [`Value`]. Retried with exponential backoff and jitter on 429, 5xx,
-    /// timeouts and broken connections, within the configured bounds; Retry-After is honoured.
+    /// timeouts and broken connections, within the configured bounds; Retry-After is honoured up to
+    /// `max_retry_after` (and never past `max_elapsed`).
     pub(crate) async fn get_bytes(&self, url: &Url, cost: &Cost) -> Result<Bytes, EasyVistaError> {
         let bounds = self.retries;
         let started = Instant::now();
@@ -110,9 +111,11 @@ impl Transport {
             .retry(backoff)
             .when(|error| error.is_retryable() && started.elapsed() < bounds.max_elapsed)
             .adjust(|error, delay| match (error.retry_after(), delay) {
-                (Some(asked), Some(_)) => {
-                    Some(asked.min(bounds.max_elapsed.saturating_sub(started.elapsed())))
-                }
+                (Some(asked), Some(_)) => Some(
+                    asked
+                        .min(bounds.max_retry_after)
+                        .min(bounds.max_elapsed.saturating_sub(started.elapsed())),
+                ),
                 _ => delay,
             })
             .notify(

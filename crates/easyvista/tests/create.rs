@@ -3,13 +3,22 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
 
 use common::{client, config_for, draft, simulator};
 use easyvista_sim::{FaultSpec, routes};
 use futures::StreamExt;
 use secrecy::SecretString;
+use serde_json::{Value, json};
 use ta_domain::{CatalogRef, RecipientKind};
 use ta_easyvista::{Credentials, EasyVistaClient};
 use ta_ports::{TicketingBackend, TicketingError};
@@ -26,6 +35,30 @@ async fn a_create_opens_one_ticket_numbered_from_its_href() {
     assert_eq!(ticket.title, "Grant access 1");
     assert!(opened.number.as_str().starts_with('S'), "{}", opened.number);
     assert_eq!(sim.admin().counters().total(routes::CREATE_REQUEST), 1);
+}
+
+#[tokio::test]
+async fn origin_severity_and_impact_reach_the_server() {
+    let sim = simulator().await;
+    let mut from_draft = draft(1);
+    from_draft.origin = Some("Portal".into());
+    let opened = client(&sim).open_ticket(&from_draft).await.unwrap();
+    let ticket = sim.admin().ticket(opened.number.as_str()).unwrap();
+    assert_eq!(ticket.severity_id, "3");
+    assert_eq!(ticket.impact_id, "4");
+    assert_eq!(ticket.urgency_id, "2");
+    assert_eq!(ticket.origin, "Portal");
+
+    // The connection's Origin setting wins over the draft's.
+    let mut config = config_for(&sim);
+    config.origin = Some("Identity Manager".into());
+    let mut other = draft(2);
+    other.origin = Some("Portal".into());
+    other.severity_id = Some("1".into());
+    let opened = EasyVistaClient::new(config).unwrap().open_ticket(&other).await.unwrap();
+    let ticket = sim.admin().ticket(opened.number.as_str()).unwrap();
+    assert_eq!(ticket.origin, "Identity Manager");
+    assert_eq!(ticket.severity_id, "1");
 }
 
 #[tokio::test]
@@ -356,4 +389,99 @@ async fn open_like_the_use_case(client: &EasyVistaClient, n: usize) -> String {
         }
     }
     panic!("order {n}: no ticket after {PASSES} passes")
+}
+
+// === A fake EasyVista for answers the simulator does not give ===
+
+/// Creates answer 201 with an empty body (no HREF), after `throttled` answers of 429 with
+/// `Retry-After: 1`; list searches honour `external_reference:"…"`.
+#[derive(Clone, Default)]
+struct CreateFake {
+    throttled: Arc<AtomicUsize>,
+    tickets: Arc<Mutex<Vec<Value>>>,
+    posts: Arc<AtomicUsize>,
+    searches: Arc<Mutex<Vec<String>>>,
+}
+
+async fn fake_create(
+    State(fake): State<CreateFake>,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::response::Response {
+    fake.posts.fetch_add(1, Ordering::Relaxed);
+    let throttle = fake
+        .throttled
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1));
+    if throttle.is_ok() {
+        let headers = [(axum::http::header::RETRY_AFTER, "1")];
+        return (StatusCode::TOO_MANY_REQUESTS, headers, "").into_response();
+    }
+    let reference = body["requests"][0]["external_reference"].as_str().unwrap_or("").to_owned();
+    let mut tickets = fake.tickets.lock().unwrap();
+    let rfc = format!("S260101_{:06}", tickets.len() + 1);
+    tickets.push(json!({"RFC_NUMBER": rfc, "EXTERNAL_REFERENCE": reference}));
+    (StatusCode::CREATED, "").into_response()
+}
+
+async fn fake_search(
+    State(fake): State<CreateFake>,
+    Query(params): Query<HashMap<String, String>>,
+) -> axum::Json<Value> {
+    let search = params.get("search").cloned().unwrap_or_default();
+    fake.searches.lock().unwrap().push(search.clone());
+    let wanted = search.strip_prefix("external_reference:").map(|v| v.trim_matches('"'));
+    let found: Vec<Value> = fake
+        .tickets
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| wanted.is_none_or(|w| t["EXTERNAL_REFERENCE"] == w))
+        .cloned()
+        .collect();
+    let count = found.len().to_string();
+    axum::Json(json!({"record_count": count, "total_record_count": count, "records": found}))
+}
+
+async fn start_create_fake(fake: CreateFake) -> EasyVistaClient {
+    let app = Router::new()
+        .route("/api/v1/{account}/requests", get(fake_search).post(fake_create))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let credentials = Credentials::Bearer(SecretString::from("t"));
+    let mut config =
+        ta_easyvista::EasyVistaConfig::new(format!("http://{addr}/api/v1/"), "50004", credentials);
+    config.read_retries = common::fast_retries();
+    config.reconcile_delay = Duration::from_millis(20);
+    EasyVistaClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_201_without_an_href_is_found_by_its_external_reference() {
+    let fake = CreateFake::default();
+    let client = start_create_fake(fake.clone()).await;
+    fake.tickets
+        .lock()
+        .unwrap()
+        .push(json!({"RFC_NUMBER": "S250101_000001", "EXTERNAL_REFERENCE": "TA-A-9-test"}));
+
+    let opened = client.open_ticket(&draft(1)).await.unwrap();
+    assert_eq!(opened.number.as_str(), "S260101_000002", "the ticket carrying the reference");
+    assert_eq!(fake.posts.load(Ordering::Relaxed), 1, "never resent");
+    assert_eq!(*fake.searches.lock().unwrap(), [r#"external_reference:"TA-A-1-test""#]);
+}
+
+#[tokio::test]
+async fn a_create_answered_429_waits_as_long_as_retry_after_asks() {
+    let fake = CreateFake { throttled: Arc::new(AtomicUsize::new(1)), ..CreateFake::default() };
+    // The doubling pause alone would be at most 40 ms (common::fast_retries).
+    let client = start_create_fake(fake.clone()).await;
+    let started = std::time::Instant::now();
+    let opened = client.open_ticket(&draft(1)).await.unwrap();
+    let waited = started.elapsed();
+
+    assert_eq!(opened.number.as_str(), "S260101_000001");
+    assert_eq!(fake.posts.load(Ordering::Relaxed), 2, "the 429 was sent again");
+    assert_eq!(fake.tickets.lock().unwrap().len(), 1);
+    assert!(waited >= Duration::from_millis(950), "sent again after {waited:?}");
 }

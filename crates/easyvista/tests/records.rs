@@ -80,6 +80,8 @@ struct Fake {
     /// When set, pages by `offset` with no `@next`, never answering more than this many rows
     /// whatever `max_rows` asks for, and gives `total_record_count` (as a string).
     cap_max_rows: Option<usize>,
+    /// How many of the first list calls answer 429 with `Retry-After: 1`.
+    throttled: Arc<AtomicUsize>,
     calls: Arc<AtomicUsize>,
     single_reads: Arc<AtomicUsize>,
 }
@@ -87,8 +89,21 @@ struct Fake {
 async fn fake_list(
     State(fake): State<Fake>,
     Query(params): Query<HashMap<String, String>>,
-) -> axum::Json<Value> {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     fake.calls.fetch_add(1, Ordering::Relaxed);
+    let throttle = fake
+        .throttled
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1));
+    if throttle.is_ok() {
+        let headers = [(axum::http::header::RETRY_AFTER, "1")];
+        let body = axum::Json(json!({"error": "Too many requests"}));
+        return (axum::http::StatusCode::TOO_MANY_REQUESTS, headers, body).into_response();
+    }
+    fake_page(&fake, &params).into_response()
+}
+
+fn fake_page(fake: &Fake, params: &HashMap<String, String>) -> axum::Json<Value> {
     let all = fake.tickets.as_slice();
     if fake.ignore_everything {
         return axum::Json(
@@ -236,6 +251,24 @@ async fn a_server_that_caps_max_rows_is_read_to_its_total_record_count() {
     assert_eq!(raw.iter().map(|p| p.count).collect::<Vec<_>>(), [40, 40, 40, 40, 40, 40, 10]);
     let pages: Vec<_> = client.pages(query("requests", 100)).try_collect().await.unwrap();
     assert_eq!(pages.concat(), records);
+}
+
+#[tokio::test]
+async fn a_read_answered_429_waits_as_long_as_retry_after_asks() {
+    let fake = Fake {
+        tickets: Arc::new(fake_tickets(10)),
+        throttled: Arc::new(AtomicUsize::new(1)),
+        ..Fake::default()
+    };
+    // The backoff alone would wait at most 40 ms (common::fast_retries).
+    let client = start_fake(fake.clone()).await;
+    let started = std::time::Instant::now();
+    let records: Vec<_> = client.records(query("requests", 100)).try_collect().await.unwrap();
+    let waited = started.elapsed();
+
+    assert_eq!(records.len(), 10);
+    assert_eq!(fake.calls.load(Ordering::Relaxed), 2, "the 429, then the page");
+    assert!(waited >= std::time::Duration::from_millis(950), "retried after {waited:?}");
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ pub fn fast_retries() -> ReadRetries {
         max_elapsed: Duration::from_secs(20),
         min_delay: Duration::from_millis(2),
         max_delay: Duration::from_millis(40),
+        max_retry_after: Duration::from_secs(5),
     }
 }
 
