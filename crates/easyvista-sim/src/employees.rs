@@ -118,6 +118,36 @@ impl Directory {
         below.chain(range).chain(above)
     }
 
+    /// In id order, every stored id and the unchanged synthetic ids whose `LAST_UPDATE` falls in
+    /// one of `windows` (inclusive, `None` an open end): the candidates of a `LAST_UPDATE`
+    /// search, found without visiting the synthetic rows outside the windows.
+    pub(crate) fn updated_within(&self, windows: &[crate::query::TimeWindow]) -> Vec<u64> {
+        let count = i64::try_from(self.synthetic_count).unwrap_or(i64::MAX);
+        let mut spans: Vec<(u64, u64)> = windows
+            .iter()
+            .filter_map(|(start, end)| {
+                let low = start.map_or(0, |s| s.saturating_sub(self.synthetic_epoch).max(0));
+                let high = end
+                    .map_or(count - 1, |e| e.saturating_sub(self.synthetic_epoch).min(count - 1));
+                (low <= high).then_some((low as u64, high as u64))
+            })
+            .collect();
+        spans.sort_unstable();
+        let mut ids: Vec<u64> = self.stored.keys().copied().collect();
+        let mut next = 0u64;
+        for (low, high) in spans {
+            for index in low.max(next)..=high {
+                let id = SYNTHETIC_EMPLOYEE_ID_BASE + index;
+                if !self.stored.contains_key(&id) {
+                    ids.push(id);
+                }
+            }
+            next = next.max(high + 1);
+        }
+        ids.sort_unstable();
+        ids
+    }
+
     /// The ids whose column `key` equals `value` (case-insensitive), found without a scan of the
     /// synthetic range.
     pub(crate) fn find(&self, key: EmployeeKey, value: &str) -> Vec<u64> {
@@ -399,6 +429,48 @@ mod tests {
         let last = d.get(SYNTHETIC_EMPLOYEE_ID_BASE + 999_999).expect("exists");
         assert_eq!(last.identification, "SYN0999999");
         assert!(d.get(SYNTHETIC_EMPLOYEE_ID_BASE + 1_000_000).is_none());
+    }
+
+    #[test]
+    fn updated_within_finds_what_a_scan_finds() {
+        let mut d = Directory::new(1_000, vec![1], vec![1], 5_000);
+        d.insert(Employee { last_update: 5_010, ..d.synthetic(0) }, Some(1));
+        let changed = SYNTHETIC_EMPLOYEE_ID_BASE + 20;
+        d.insert(Employee { last_update: 9_000_000, ..d.synthetic(20) }, Some(changed));
+        let scan = |windows: &[crate::query::TimeWindow]| -> Vec<u64> {
+            d.all_ids()
+                .filter(|id| {
+                    let at = d.row(*id).expect("exists").last_update();
+                    windows
+                        .iter()
+                        .any(|(s, e)| s.is_none_or(|s| at >= s) && e.is_none_or(|e| at <= e))
+                })
+                .collect()
+        };
+        let cases: Vec<Vec<crate::query::TimeWindow>> = vec![
+            vec![(Some(5_010), Some(5_030))],
+            vec![(Some(5_990), None)],
+            vec![(None, Some(5_002))],
+            vec![
+                (Some(5_015), Some(5_025)),
+                (Some(5_020), Some(5_040)),
+                (Some(5_500), Some(5_501)),
+            ],
+            vec![(Some(6_000), None)],
+            vec![(Some(9_000_000), Some(9_000_000))],
+            vec![(None, Some(4_000))],
+            vec![(Some(5_100), Some(5_050))],
+        ];
+        for windows in cases {
+            let candidates = d.updated_within(&windows);
+            let found = scan(&windows);
+            assert!(found.iter().all(|id| candidates.contains(id)), "{windows:?}");
+            // Only stored rows are candidates beyond what matches.
+            let extra = candidates.iter().filter(|id| !found.contains(id));
+            assert!(extra.into_iter().all(|id| d.stored.contains_key(id)), "{windows:?}");
+            assert!(candidates.windows(2).all(|w| w[0] < w[1]), "in id order");
+        }
+        assert_eq!(d.updated_within(&[(Some(6_000), None)]), vec![1, changed]);
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub(crate) enum SearchPlan {
     Filter(Search),
 }
 
+/// Inclusive bounds of a date window; `None` is an open end.
+pub(crate) type TimeWindow = (Option<Millis>, Option<Millis>);
+
 /// A search the real server rejects with 590 instead of ignoring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SearchRejected(pub(crate) String);
@@ -243,6 +246,35 @@ impl Search {
             }
         }
         Ok(true)
+    }
+
+    /// The inclusive windows of instants `field` must fall in, when the search asks for it with
+    /// date ranges or relative dates only (an OR of windows; `None` for an open end). `None`
+    /// when the field is searched otherwise or a bound does not parse, so that matching the
+    /// rows reports the error. Used to find candidate rows without scanning a large table.
+    pub(crate) fn time_windows(&self, field: &str, clock: &Clock) -> Option<Vec<TimeWindow>> {
+        let group = self.groups.iter().find(|g| g.field.eq_ignore_ascii_case(field))?;
+        group
+            .terms
+            .iter()
+            .map(|t| match t {
+                Term::Range(start, end) => {
+                    let numeric = |b: &str| b.is_empty() || b.parse::<f64>().is_ok();
+                    if numeric(start) && numeric(end) {
+                        return None;
+                    }
+                    let bound = |b: &str| -> Option<Option<Millis>> {
+                        if b.is_empty() { Some(None) } else { clock.parse_bound(b).ok().map(Some) }
+                    };
+                    Some((bound(start)?, bound(end)?))
+                }
+                Term::Relative(keyword) => {
+                    let (start, end) = relative_window(keyword, clock);
+                    Some((Some(start), Some(end - 1)))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The exact values asked for `field` when the search pins it with `:` alone (used to find

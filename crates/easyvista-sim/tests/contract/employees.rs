@@ -98,3 +98,50 @@ async fn internal_queries_serve_configured_views() {
         h.get("internalqueries?queryguid={00000000-0000-0000-0000-000000000000}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A `LAST_UPDATE` range over a million synthetic employees finds the changed ones and the
+/// synthetic rows inside it, and nothing else (synthetic employee i was last updated i ms after
+/// the seed stamp).
+#[tokio::test]
+async fn last_update_ranges_over_a_million_employees_find_exactly_the_rows_inside() {
+    let config = easyvista_sim::SimulatorConfig {
+        synthetic_employees: 1_000_000,
+        ..easyvista_sim::SimulatorConfig::default()
+    };
+    let h = Harness::with(config).await;
+    let (status, _) = h.put("employees/2", json!({"login": "gaby"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = h.put("employees/765432", json!({"login": "changed"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, changed) = h.get("employees/765432").await;
+    let stamp = changed["LAST_UPDATE"].as_str().expect("stamp").to_string();
+
+    let (_, since) = h
+        .get(&format!(
+            "employees?search=last_update:({};)&fields=employee_id,login",
+            super::lists::urlencode(&stamp)
+        ))
+        .await;
+    assert_eq!(since["total_record_count"], "1", "{since}");
+    assert_eq!(column(&since, "LOGIN"), vec!["changed"]);
+
+    let after_seed =
+        "last_update:(2024-01-01T09:00:00.500%2B01:00;2024-01-01T09:00:00.502%2B01:00)";
+    let (_, inside) = h.get(&format!("employees?search={after_seed}&fields=employee_id")).await;
+    assert_eq!(column(&inside, "EMPLOYEE_ID"), vec!["100500", "100501", "100502"]);
+
+    let both = "last_update:(2024-01-01T09:00:00.000%2B01:00;2024-01-01T09:00:00.001%2B01:00)";
+    let (_, sorted) =
+        h.get(&format!("employees?search={both}&sort=employee_id+desc&fields=employee_id")).await;
+    // Named employees 1 and 3-6 keep the seed stamp (2 was changed); synthetic 0 and 1 follow it.
+    assert_eq!(column(&sorted, "EMPLOYEE_ID"), vec!["100001", "100000", "6", "5", "4", "3", "1"]);
+    let (_, located) =
+        h.get(&format!("employees?search={both},location_id:is_not_null&fields=location_id")).await;
+    assert!(column(&located, "LOCATION_ID").iter().all(|l| !l.is_empty()), "{located}");
+    assert_ne!(located["total_record_count"], "0");
+
+    let (_, relative) = h.get("employees?search=last_update:today&fields=login").await;
+    let mut logins = column(&relative, "LOGIN");
+    logins.sort();
+    assert_eq!(logins, vec!["changed", "gaby"]);
+}
