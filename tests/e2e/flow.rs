@@ -405,3 +405,33 @@ async fn render_drafts_each_order_with_its_own_connections_settings() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn the_log_level_comes_from_serilogs_minimum_level_in_the_settings() {
+    let setup = Setup::new().await;
+    let run = std::cell::Cell::new(0);
+    let stderr_at = |level: serde_json::Value| {
+        run.set(run.get() + 1);
+        let name = format!("orders-{}.json", run.get());
+        setup.drop_orders(&name, &[badge_order(run.get(), "Added", 2)]);
+        let mut settings = setup.settings();
+        settings["Serilog"] = serde_json::json!({ "MinimumLevel": level });
+        setup.write_settings(settings);
+        async {
+            let output = setup.run(&["fulfill"]).await;
+            assert!(output.status.success());
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        }
+    };
+    let quiet = stderr_at(serde_json::json!({ "Default": "Warning" })).await;
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+    let chatty = stderr_at(serde_json::json!("Debug")).await;
+    assert!(chatty.contains(" DEBUG "), "{chatty}");
+    let overridden = stderr_at(serde_json::json!({
+        "Default": "Error",
+        "Override": { "ta_usecases": "Information" }
+    }))
+    .await;
+    assert!(overridden.contains(" INFO ") && overridden.contains("order received"), "{overridden}");
+    assert!(!overridden.contains("environment variables applied"), "{overridden}");
+}

@@ -73,9 +73,15 @@ fn install(format: LogFormat, directives: String) {
 }
 
 fn directives(settings: Option<&SettingsTree>) -> String {
-    let section = settings
-        .and_then(|s| s.section::<MinimumLevel>("Serilog:MinimumLevel").ok().flatten())
-        .unwrap_or_default();
+    const PATH: &str = "Serilog:MinimumLevel";
+    // Serilog takes both `"MinimumLevel": "Debug"` and the section with Default and Override.
+    let shorthand = settings.and_then(|s| s.section::<String>(PATH).ok().flatten());
+    let section = match shorthand {
+        Some(default) => MinimumLevel { default: Some(default), ..MinimumLevel::default() },
+        None => settings
+            .and_then(|s| s.section::<MinimumLevel>(PATH).ok().flatten())
+            .unwrap_or_default(),
+    };
     let mut parts = vec![section.default.as_deref().map(level).unwrap_or("info").to_owned()];
     parts.extend(QUIET.iter().map(|target| format!("{target}=warn")));
     parts.extend(
@@ -117,5 +123,12 @@ mod tests {
     #[test]
     fn without_settings_the_level_is_info() {
         assert!(directives(None).starts_with("info,"));
+    }
+
+    #[test]
+    fn serilog_shorthand_minimum_level_sets_the_default() {
+        let settings =
+            SettingsTree::from_json("test", r#"{"Serilog": {"MinimumLevel": "Debug"}}"#).unwrap();
+        assert!(directives(Some(&settings)).starts_with("debug,"));
     }
 }
