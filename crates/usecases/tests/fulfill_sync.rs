@@ -195,7 +195,11 @@ async fn a_broken_file_is_rejected_and_the_others_go_on() {
         })
         .times(1)
         .returning(|_, _| Ok(()));
-    ports.ledger.expect_record_orders().times(1).returning(|o| Ok(o.iter().map(|o| o.reference.clone()).collect()));
+    ports
+        .ledger
+        .expect_record_orders()
+        .times(1)
+        .returning(|o| Ok(o.iter().map(|o| o.reference.clone()).collect()));
     ports.orders.expect_acknowledge().with(eq("good.json")).times(1).returning(|_| Ok(()));
     ports.ledger.expect_pending_orders().returning(|_| Ok(vec![]));
     quiet_ledger(&mut ports.ledger);
@@ -495,13 +499,14 @@ async fn sync_turns_each_final_outcome_into_its_provisioning_state() {
             open_ticket(4, "Badge_User", 1),
             open_ticket(5, "Badge_User", 30),
             open_ticket(6, "Badge_User", 1),
+            open_ticket(7, "Badge_User", 1),
         ])
     });
     ports.ledger.expect_watermark().returning(|_| Ok(None));
     ports
         .backend
         .expect_follow()
-        .withf(|request| request.tickets.len() == 6 && request.watermark.is_none())
+        .withf(|request| request.tickets.len() == 7 && request.watermark.is_none())
         .returning(|_| {
             Ok(FollowReport {
                 observations: vec![
@@ -510,6 +515,7 @@ async fn sync_turns_each_final_outcome_into_its_provisioning_state() {
                     observation(3, TicketOutcome::Canceled),
                     observation(4, TicketOutcome::Lost),
                     observation(6, TicketOutcome::Open),
+                    observation(7, TicketOutcome::Rejected),
                 ],
                 watermark: Some("w1".into()),
                 requests: 2,
@@ -524,7 +530,7 @@ async fn sync_turns_each_final_outcome_into_its_provisioning_state() {
     ports
         .ledger
         .expect_polled()
-        .withf(|refs, at| refs.len() == 6 && *at == now())
+        .withf(|refs, at| refs.len() == 7 && *at == now())
         .times(1)
         .returning(|_, _| Ok(()));
     ports
@@ -556,9 +562,11 @@ async fn sync_turns_each_final_outcome_into_its_provisioning_state() {
             (reference(3), TicketOutcome::Canceled, ProvisioningState::Error),
             (reference(4), TicketOutcome::Lost, ProvisioningState::Error),
             (reference(5), TicketOutcome::Stale, ProvisioningState::Error),
+            (reference(7), TicketOutcome::Rejected, ProvisioningState::Error),
         ]
     );
     assert!(finished[3].2.message.contains("disappeared"));
+    assert!(finished[5].2.message.contains("rejected"), "{}", finished[5].2.message);
 }
 
 #[tokio::test]
@@ -701,4 +709,93 @@ async fn a_batch_started_before_a_crash_is_published_again_under_its_own_name() 
 
     let report = ports.sync(OutcomePolicy::default()).run_cycle(now()).await.unwrap();
     assert_eq!(report.results_published, 2);
+}
+
+/// A service desk that takes its time and remembers how many creates it had at once; when
+/// given a stop signal, it asks the agent to stop during its first create.
+#[derive(Default)]
+struct SlowDesk {
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    sent: std::sync::atomic::AtomicUsize,
+    stop_on_first: Option<StopSignal>,
+}
+
+#[async_trait::async_trait]
+impl ta_ports::TicketingBackend for SlowDesk {
+    async fn open_ticket(
+        &self,
+        draft: &ta_domain::TicketDraft,
+    ) -> Result<OpenedTicket, TicketingError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        if self.sent.fetch_add(1, SeqCst) == 0
+            && let Some(stop) = &self.stop_on_first
+        {
+            stop.stop();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        let n = draft.external_reference.as_str().split('-').nth(2).unwrap().parse().unwrap();
+        Ok(OpenedTicket { number: rfc(n), adopted: false })
+    }
+    async fn find_by_external_reference(
+        &self,
+        _: &ExternalReference,
+    ) -> Result<Option<TicketNumber>, TicketingError> {
+        Ok(None)
+    }
+    async fn follow(&self, _: &ta_ports::FollowRequest) -> Result<FollowReport, TicketingError> {
+        unreachable!("fulfill does not follow tickets")
+    }
+    async fn check_connection(&self) -> Result<String, TicketingError> {
+        Ok("slow desk".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_more_creates_are_in_flight_than_the_concurrency_setting() {
+    let mut ports = Ports::new();
+    ports.orders.expect_pending().returning(|| Ok(vec![]));
+    ports
+        .ledger
+        .expect_pending_orders()
+        .returning(|_| Ok((1..=60).map(|n| pending(n, OrderStage::Received)).collect()));
+    ports.ledger.expect_begin_creates().returning(|references| Ok(vec![1; references.len()]));
+    ports.ledger.expect_tickets_opened().returning(|_| Ok(()));
+    quiet_ledger(&mut ports.ledger);
+    let desk = Arc::new(SlowDesk::default());
+    let mut fulfill = ports.fulfill();
+    fulfill.backend = desk.clone();
+    fulfill.concurrency = 3;
+
+    let report = fulfill.run_cycle().await.unwrap();
+
+    assert_eq!(report.tickets_opened, 60);
+    assert_eq!(desk.most.load(std::sync::atomic::Ordering::SeqCst), 3, "3 at once, never more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn once_a_stop_is_asked_no_further_create_is_sent() {
+    let mut ports = Ports::new();
+    ports.orders.expect_pending().returning(|| Ok(vec![]));
+    ports
+        .ledger
+        .expect_pending_orders()
+        .returning(|_| Ok((1..=60).map(|n| pending(n, OrderStage::Received)).collect()));
+    ports.ledger.expect_begin_creates().returning(|references| Ok(vec![1; references.len()]));
+    ports.ledger.expect_tickets_opened().returning(|_| Ok(()));
+    quiet_ledger(&mut ports.ledger);
+    let mut fulfill = ports.fulfill();
+    let desk =
+        Arc::new(SlowDesk { stop_on_first: Some(fulfill.stop.clone()), ..SlowDesk::default() });
+    fulfill.backend = desk.clone();
+    fulfill.concurrency = 1;
+
+    let report = fulfill.run_cycle().await.unwrap();
+
+    assert_eq!(desk.sent.load(std::sync::atomic::Ordering::SeqCst), 1, "only the create in flight");
+    assert_eq!(report.tickets_opened, 1);
+    assert!(report.orders_retrying > 0, "the others wait for the next cycle: {report:?}");
 }
