@@ -498,6 +498,15 @@ Add the following links:
     }
 
     #[test]
+    fn each_over_nothing_renders_its_else() {
+        let text = "{{#each ProvisioningOrder.Resource}}{{@key}}{{else}}no resource yet{{/each}}";
+        let templates =
+            TicketTemplates::compile(Some(TemplateSource { name: "t", text }), None, options())
+                .unwrap();
+        assert_eq!(templates.render(&order(ORDER)).unwrap().title, "no resource yet");
+    }
+
+    #[test]
     fn values_are_not_html_escaped_unless_asked() {
         let text = "{{ProvisioningOrder.Changes.login}}";
         let with_markup = ORDER.replace("\"jbond\"", "\"<b>j&b</b>\"");

@@ -233,19 +233,7 @@ async fn a_lost_connection_is_resent_only_after_the_search_proves_the_ticket_abs
     // Some connections are lost before the ticket is created, others after: only the search
     // tells them apart, and a blind resend of the second kind opens a duplicate.
     let fault = FaultSpec { drop_rate: 0.3, drop_after_create_rate: 0.3, ..FaultSpec::default() };
-    sim.admin().set_fault(routes::CREATE_REQUEST, fault.with_seed(7)).unwrap();
-    let mut config = config_for(&sim);
-    config.create_attempts = 12;
-    let client = EasyVistaClient::new(config).unwrap();
-
-    let sent = open_each_searching_before_any_resend(&sim, &client, 20).await;
-    assert_one_ticket_each(&sim, 20);
-    let counters = sim.admin().counters();
-    assert!(sent > 20, "some creates were resent ({sent} sent)");
-    assert!(
-        counters.tickets_created > counters.get(routes::CREATE_REQUEST, 201),
-        "some tickets were created by a create that lost its answer"
-    );
+    resends_only_after_a_search(&sim, fault, "a create that lost its answer").await;
 }
 
 #[tokio::test]
@@ -259,18 +247,28 @@ async fn a_5xx_is_resent_only_after_the_search_proves_the_ticket_absent() {
         retry_after_secs: 0,
         ..FaultSpec::default()
     };
+    resends_only_after_a_search(&sim, fault, "a create answered 503").await;
+}
+
+/// Under `fault` on creates, 20 orders each get exactly one ticket, some creates are resent,
+/// each only after a search, and some tickets were created by a create whose answer failed.
+async fn resends_only_after_a_search(
+    sim: &easyvista_sim::RunningSimulator,
+    fault: FaultSpec,
+    failed: &str,
+) {
     sim.admin().set_fault(routes::CREATE_REQUEST, fault.with_seed(7)).unwrap();
-    let mut config = config_for(&sim);
+    let mut config = config_for(sim);
     config.create_attempts = 12;
     let client = EasyVistaClient::new(config).unwrap();
 
-    let sent = open_each_searching_before_any_resend(&sim, &client, 20).await;
-    assert_one_ticket_each(&sim, 20);
+    let sent = open_each_searching_before_any_resend(sim, &client, 20).await;
+    assert_one_ticket_each(sim, 20);
     let counters = sim.admin().counters();
     assert!(sent > 20, "some creates were resent ({sent} sent)");
     assert!(
         counters.tickets_created > counters.get(routes::CREATE_REQUEST, 201),
-        "some tickets were created by a create answered 503"
+        "some tickets were created by {failed}"
     );
 }
 

@@ -78,7 +78,10 @@ async fn recording_again_adds_only_new_orders_and_lists_newest_first() {
     assert_eq!(ledger.record_orders(&[order(1), order(2)]).await.unwrap().len(), 2);
     let mut changed = order(2);
     changed.order_json = "changed".to_owned();
-    assert_eq!(ledger.record_orders(&[order(1), changed, order(3), order(3)]).await.unwrap(), vec![order(3).reference]);
+    assert_eq!(
+        ledger.record_orders(&[order(1), changed, order(3), order(3)]).await.unwrap(),
+        vec![order(3).reference]
+    );
 
     let all = ledger.orders(None).await.unwrap();
     let references: Vec<&str> = all.iter().map(|r| r.reference.as_str()).collect();

@@ -158,8 +158,9 @@ async fn run_connection(
     stopped: &mut tokio::sync::watch::Receiver<bool>,
 ) {
     let id = &connection.plan.id;
-    let mut next_fulfill = tokio::time::Instant::now();
-    let mut next_sync = tokio::time::Instant::now();
+    // Agents started together (after a reboot, say) do not call EasyVista in step either.
+    let mut next_fulfill = tokio::time::Instant::now() + first_delay(fulfill_every, jitter);
+    let mut next_sync = tokio::time::Instant::now() + first_delay(sync_every, jitter);
     loop {
         let (is_fulfill, at) =
             if next_fulfill <= next_sync { (true, next_fulfill) } else { (false, next_sync) };
@@ -224,6 +225,15 @@ async fn update_ticket_gauges(connection: &Connection) {
     metrics::gauge!("ta_open_tickets", "connection" => id.clone()).set(open.len() as f64);
     let age = oldest.map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0);
     metrics::gauge!("ta_oldest_open_ticket_age_seconds", "connection" => id).set(age);
+}
+
+/// How long the first cycle waits: nothing without jitter, else up to `percent` of the interval.
+fn first_delay(interval: Duration, percent: u32) -> Duration {
+    let spread = interval.as_secs_f64() * f64::from(percent) / 100.0;
+    if spread <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(rand::rng().random_range(0.0..=spread))
 }
 
 /// Spreads cycles of many agents apart: the interval plus or minus up to `percent` of it.
@@ -521,6 +531,15 @@ mod tests {
         );
         assert!(draws.iter().any(|d| *d != draws[0]), "200 draws were all {:?}", draws[0]);
         assert_eq!(jittered(interval, 0), interval);
+    }
+
+    #[test]
+    fn the_first_cycle_waits_only_with_jitter_and_at_most_its_share() {
+        let interval = Duration::from_secs(100);
+        assert_eq!(first_delay(interval, 0), Duration::ZERO);
+        let draws: Vec<Duration> = (0..200).map(|_| first_delay(interval, 10)).collect();
+        assert!(draws.iter().all(|d| *d <= Duration::from_secs(10)));
+        assert!(draws.iter().any(|d| *d != draws[0]));
     }
 
     #[test]

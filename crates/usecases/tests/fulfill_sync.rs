@@ -754,8 +754,8 @@ impl ta_ports::TicketingBackend for SlowDesk {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_more_creates_are_in_flight_than_the_concurrency_setting() {
+/// A fulfill with 60 orders waiting for their tickets and a ledger that takes every change.
+fn sixty_orders_to_open() -> Fulfill {
     let mut ports = Ports::new();
     ports.orders.expect_pending().returning(|| Ok(vec![]));
     ports
@@ -765,8 +765,13 @@ async fn no_more_creates_are_in_flight_than_the_concurrency_setting() {
     ports.ledger.expect_begin_creates().returning(|references| Ok(vec![1; references.len()]));
     ports.ledger.expect_tickets_opened().returning(|_| Ok(()));
     quiet_ledger(&mut ports.ledger);
+    ports.fulfill()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_more_creates_are_in_flight_than_the_concurrency_setting() {
     let desk = Arc::new(SlowDesk::default());
-    let mut fulfill = ports.fulfill();
+    let mut fulfill = sixty_orders_to_open();
     fulfill.backend = desk.clone();
     fulfill.concurrency = 3;
 
@@ -778,16 +783,7 @@ async fn no_more_creates_are_in_flight_than_the_concurrency_setting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn once_a_stop_is_asked_no_further_create_is_sent() {
-    let mut ports = Ports::new();
-    ports.orders.expect_pending().returning(|| Ok(vec![]));
-    ports
-        .ledger
-        .expect_pending_orders()
-        .returning(|_| Ok((1..=60).map(|n| pending(n, OrderStage::Received)).collect()));
-    ports.ledger.expect_begin_creates().returning(|references| Ok(vec![1; references.len()]));
-    ports.ledger.expect_tickets_opened().returning(|_| Ok(()));
-    quiet_ledger(&mut ports.ledger);
-    let mut fulfill = ports.fulfill();
+    let mut fulfill = sixty_orders_to_open();
     let desk =
         Arc::new(SlowDesk { stop_on_first: Some(fulfill.stop.clone()), ..SlowDesk::default() });
     fulfill.backend = desk.clone();

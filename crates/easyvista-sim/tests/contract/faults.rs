@@ -194,11 +194,7 @@ async fn a_connection_dropped_after_create_leaves_the_ticket_behind() {
     assert_eq!(counters.get(routes::CREATE_REQUEST, 201), 0);
     assert_eq!(counters.tickets_created, 1);
 
-    // A create that fails creates nothing, so it is answered as usual.
-    let unknown =
-        json!({"requests": [{"catalog_code": "25", "recipient_mail": "who@nowhere.test"}]});
-    assert_eq!(h.post("requests", unknown).await.0, StatusCode::NOT_ACCEPTABLE);
-    assert_eq!(h.sim.admin().tickets().len(), 1);
+    a_refused_create_is_answered_as_usual(&h).await;
 }
 
 /// Quirk 14, server error: a 503 (with Retry-After) after the create, the ticket there anyway.
@@ -228,10 +224,7 @@ async fn a_503_after_create_leaves_the_ticket_behind() {
     assert_eq!(counters.get(routes::CREATE_REQUEST, 503), 1);
     assert_eq!(counters.tickets_created, 1);
 
-    let unknown =
-        json!({"requests": [{"catalog_code": "25", "recipient_mail": "who@nowhere.test"}]});
-    assert_eq!(h.post("requests", unknown).await.0, StatusCode::NOT_ACCEPTABLE);
-    assert_eq!(h.sim.admin().tickets().len(), 1);
+    a_refused_create_is_answered_as_usual(&h).await;
 }
 
 #[tokio::test]
@@ -249,4 +242,13 @@ async fn a_500_after_create_uses_the_error_status_and_only_touches_creates() {
     let rfc = h.sim.admin().tickets()[0].rfc.clone();
     let (status, _) = h.put(&format!("requests/{rfc}"), json!({"title": "changed"})).await;
     assert_eq!(status, StatusCode::CREATED, "updates are not faulted");
+}
+
+/// A create the simulator refuses creates nothing, so an after-create fault leaves it alone:
+/// it gets its usual 406, and the one ticket already there stays the only one.
+async fn a_refused_create_is_answered_as_usual(h: &Harness) {
+    let unknown =
+        json!({"requests": [{"catalog_code": "25", "recipient_mail": "who@nowhere.test"}]});
+    assert_eq!(h.post("requests", unknown).await.0, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(h.sim.admin().tickets().len(), 1);
 }
