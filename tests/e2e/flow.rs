@@ -247,6 +247,12 @@ async fn check_tests_the_connection_and_names_a_refused_password() {
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("authentication refused"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("EasyVista check failed for {CONNECTION}"))
+            && stderr.contains("authentication refused"),
+        "the error line says why: {stderr}"
+    );
     assert!(
         !stdout.contains("wrong") && !String::from_utf8_lossy(&output.stderr).contains("wrong")
     );
@@ -434,4 +440,31 @@ async fn the_log_level_comes_from_serilogs_minimum_level_in_the_settings() {
     .await;
     assert!(overridden.contains(" INFO ") && overridden.contains("order received"), "{overridden}");
     assert!(!overridden.contains("environment variables applied"), "{overridden}");
+}
+
+#[tokio::test]
+async fn check_fails_on_misspelled_settings_or_mapping_attributes_and_a_missing_orders_folder() {
+    let setup = Setup::new().await;
+    let mut settings = setup.settings();
+    settings["TicketAgent"]["FulfilIntervalSeconds"] = serde_json::json!(30);
+    setup.write_settings(settings);
+    std::fs::remove_dir(setup.orders()).unwrap();
+    let mappings = setup.dir.path().join("mappings.xml");
+    let xml = std::fs::read_to_string(&mappings).unwrap();
+    std::fs::write(&mappings, xml.replacen("UrgencyId=", "UrgencyID=", 1)).unwrap();
+
+    let output = setup.run(&["check"]).await;
+
+    assert_eq!(output.status.code(), Some(2));
+    // Logged as warnings while loading, then said again together on the one error line.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+    assert!(stderr.contains("TicketAgent:FulfilIntervalSeconds is not a setting"), "{stderr}");
+    assert!(stderr.contains("orders folder") && stderr.contains("OrdersPath"), "{stderr}");
+    assert!(
+        stderr.contains("mappings.xml, line ") && stderr.contains("attribute UrgencyID"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("EasyVista answers"), "the connection is still checked: {stdout}");
 }

@@ -41,6 +41,8 @@ impl Setup {
         }
         let setup = Setup { sim, dir };
         setup.write_settings(setup.settings());
+        // Identity Manager's side: the folder it writes order files into.
+        std::fs::create_dir_all(setup.orders()).unwrap();
         setup
     }
 

@@ -33,7 +33,24 @@ pub struct ResourceTypeMapping {
     pub ticket_synchro_is_not_available: bool,
     /// 1-based line of the element, for messages.
     pub line: u32,
+    /// Attributes of the element that are none of the above (a misspelling such as `UrgencyID`
+    /// would otherwise go unnoticed); the mapping works without them.
+    pub unknown_attributes: Vec<String>,
 }
+
+/// The attributes of an `EasyVistaResourceTypeMapping` element, spelled as Identity Manager does.
+const ATTRIBUTES: &[&str] = &[
+    "Identifier",
+    "Connection",
+    "CatalogCode",
+    "RecipientId",
+    "UrgencyId",
+    "SeverityId",
+    "ImpactId",
+    "Title",
+    "Description",
+    "TicketSynchroIsNotAvailable",
+];
 
 /// The catalog code for each change type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +221,11 @@ impl ResourceTypeMapping {
             description: attr("Description"),
             ticket_synchro_is_not_available,
             line,
+            unknown_attributes: node
+                .attributes()
+                .filter(|a| a.namespace().is_none() && !ATTRIBUTES.contains(&a.name()))
+                .map(|a| a.name().to_owned())
+                .collect(),
         })
     }
 }
@@ -241,8 +263,18 @@ mod tests {
                 ),
                 ticket_synchro_is_not_available: true,
                 line: 3,
+                unknown_attributes: Vec::new(),
             }]
         );
+    }
+
+    #[test]
+    fn a_misspelled_attribute_is_noted_and_the_mapping_still_loads() {
+        let xml = r#"<Root><EasyVistaResourceTypeMapping Identifier="Badge" Connection="EV"
+            RecipientId="7" CatalogCode="42" UrgencyID="2" /></Root>"#;
+        let mappings = ResourceTypeMapping::parse_all("conf.xml", xml).unwrap();
+        assert_eq!(mappings[0].unknown_attributes, ["UrgencyID"]);
+        assert_eq!(mappings[0].urgency_id, None);
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub struct Config {
     pub agent: AgentSection,
     pub mappings: Arc<MappingSet>,
     pub policy: OutcomePolicy,
+    /// Attributes of mapping elements the agent does not know, one line each (file, line,
+    /// mapping, attribute): logged at start-up, failures for `check`.
+    pub mapping_warnings: Vec<String>,
 }
 
 /// One served connection, resolved.
@@ -147,8 +150,12 @@ impl Config {
         for path in unknown_agent_settings(&settings) {
             tracing::warn!(setting = %path, "not a setting of the agent; ignored (misspelled?)");
         }
-        let mappings = Arc::new(load_mappings(dir, &agent)?);
-        Ok(Config { dir: dir.to_owned(), settings, agent, mappings, policy })
+        let (mappings, mapping_warnings) = load_mappings(dir, &agent)?;
+        for warning in &mapping_warnings {
+            tracing::warn!("{warning}");
+        }
+        let mappings = Arc::new(mappings);
+        Ok(Config { dir: dir.to_owned(), settings, agent, mappings, policy, mapping_warnings })
     }
 
     pub fn resolve(&self, path: &Path) -> PathBuf {
@@ -440,7 +447,8 @@ fn secret_sources(dir: &Path, view: &SettingsTree) -> Result<Vec<Box<dyn SecretS
 
 /// Reads the mapping XML (a file, or every `*.xml` of a folder) and compiles each mapping's
 /// templates.
-pub fn load_mappings(dir: &Path, agent: &AgentSection) -> Result<MappingSet> {
+/// The mappings of every mapping file, with a line for each attribute the agent does not know.
+pub fn load_mappings(dir: &Path, agent: &AgentSection) -> Result<(MappingSet, Vec<String>)> {
     let location = if agent.mappings.is_absolute() {
         agent.mappings.clone()
     } else {
@@ -467,6 +475,7 @@ pub fn load_mappings(dir: &Path, agent: &AgentSection) -> Result<MappingSet> {
         profile_link: agent.profile_link.clone(),
     };
     let mut prepared: Vec<PreparedMapping> = Vec::new();
+    let mut warnings = Vec::new();
     for file in &files {
         let xml = std::fs::read_to_string(file).with_context(|| {
             format!(
@@ -493,10 +502,18 @@ pub fn load_mappings(dir: &Path, agent: &AgentSection) -> Result<MappingSet> {
                             mapping.identifier
                         )
                     })?;
+            warnings.extend(mapping.unknown_attributes.iter().map(|attribute| {
+                format!(
+                    "{}, line {}: mapping {}: attribute {attribute} is not one of EasyVistaResourceTypeMapping's and is ignored (misspelled?)",
+                    file.display(),
+                    mapping.line,
+                    mapping.identifier
+                )
+            }));
             prepared.push(PreparedMapping { mapping, templates: Arc::new(templates) });
         }
     }
-    Ok(MappingSet::new(prepared))
+    Ok((MappingSet::new(prepared), warnings))
 }
 
 fn compile_templates(

@@ -457,8 +457,15 @@ pub fn print_table(orders: &[ta_ports::OrderRecord]) {
 pub async fn check(config: Config) -> Result<(), Failure> {
     say!("settings: {} loaded", config.dir.join(ta_settings::SETTINGS_FILE_NAME).display());
     say!("mappings: {} resource type(s) with their templates", config.mappings.len());
+    // Configuration problems found along the way; check reports them all, then fails.
+    let mut problems = Vec::new();
     for path in crate::config::unknown_agent_settings(&config.settings) {
-        say!("settings: {path} is not a setting of the agent and is ignored (misspelled?)");
+        say!("settings: FAILED: {path} is not a setting of the agent (misspelled?)");
+        problems.push(format!("{path} is not a setting of the agent"));
+    }
+    for warning in &config.mapping_warnings {
+        say!("mappings: FAILED: {warning}");
+        problems.push(warning.clone());
     }
     let plans = config.plans().map_err(config_error)?;
     let template_errors = config.mappings.check_templates();
@@ -467,12 +474,12 @@ pub async fn check(config: Config) -> Result<(), Failure> {
     }
     if !template_errors.is_empty() {
         return Err(config_error(anyhow::anyhow!(
-            "{} template(s) fail to render a sample order",
-            template_errors.len()
+            "{} template(s) fail to render a sample order: {}",
+            template_errors.len(),
+            template_errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
         )));
     }
     say!("templates: every mapping renders a sample order of each change type");
-    let mut unusable = Vec::new();
     let mut failed = Vec::new();
     for plan in plans {
         let id = plan.id.clone();
@@ -487,11 +494,19 @@ pub async fn check(config: Config) -> Result<(), Failure> {
             plan.orders_path.display(),
             plan.results_path.display()
         );
+        if !plan.orders_path.is_dir() {
+            let problem = format!(
+                "{id}: the orders folder {} does not exist (setting OrdersPath; Identity Manager writes its order files there)",
+                plan.orders_path.display()
+            );
+            say!("{id}: FAILED: {}", problem.trim_start_matches(&format!("{id}: ")));
+            problems.push(problem);
+        }
         let client = match ta_easyvista::EasyVistaClient::new(plan.easyvista) {
             Ok(client) => client,
             Err(e) => {
                 say!("{id}: FAILED: {e}");
-                unusable.push(id);
+                problems.push(format!("connection {id}: {e}"));
                 continue;
             }
         };
@@ -499,21 +514,15 @@ pub async fn check(config: Config) -> Result<(), Failure> {
             Ok(answer) => say!("{id}: EasyVista answers: {answer}"),
             Err(e) => {
                 say!("{id}: FAILED: {e}");
-                failed.push(id);
+                failed.push(format!("EasyVista check failed for {id}: {e}"));
             }
         }
     }
-    if !unusable.is_empty() {
-        return Err(config_error(anyhow::anyhow!(
-            "connection settings unusable: {}",
-            unusable.join(", ")
-        )));
+    if !problems.is_empty() {
+        return Err(config_error(anyhow::anyhow!(problems.join("; "))));
     }
     if !failed.is_empty() {
-        return Err(work_error(anyhow::anyhow!(
-            "EasyVista check failed for {}",
-            failed.join(", ")
-        )));
+        return Err(work_error(anyhow::anyhow!(failed.join("; "))));
     }
     Ok(())
 }

@@ -77,8 +77,13 @@ impl OrderFolder {
 
     /// Order files ready to take, with their modification times.
     fn list(&self) -> Result<Vec<(SystemTime, String)>, StoreError> {
-        let entries = std::fs::read_dir(&self.path)
-            .map_err(|e| store_error(&self.path, format!("cannot list orders: {e}")))?;
+        let entries = std::fs::read_dir(&self.path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => store_error(
+                &self.path,
+                "the orders folder does not exist (setting OrdersPath); Identity Manager writes its order files there",
+            ),
+            _ => store_error(&self.path, format!("cannot list orders: {e}")),
+        })?;
         let now = SystemTime::now();
 
         let mut waiting = Vec::new();

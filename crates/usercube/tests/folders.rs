@@ -298,3 +298,12 @@ async fn result_files_are_not_taken_for_order_files() {
 
     assert!(OrderFolder::new(dir.path()).pending().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_missing_orders_folder_is_named_with_its_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("orders/EasyVistaManual");
+    let error = OrderFolder::new(&missing).pending().await.unwrap_err();
+    assert_eq!(error.location, missing.display().to_string());
+    assert!(error.reason.contains("does not exist (setting OrdersPath)"), "{error}");
+}
