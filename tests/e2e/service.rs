@@ -39,6 +39,13 @@ fn start_run(setup: &Setup, extra: &[&str]) -> tokio::process::Child {
         .unwrap()
 }
 
+/// Sends SIGTERM and waits, at most `limit`, for `run` to end with status 0.
+async fn stop_within(child: &mut tokio::process::Child, limit: Duration, why: &str) {
+    terminate(child);
+    let status = tokio::time::timeout(limit, child.wait()).await.expect(why).unwrap();
+    assert!(status.success(), "SIGTERM ends run with status 0: {status}");
+}
+
 fn terminate(child: &tokio::process::Child) {
     let pid = child.id().expect("still running");
     let status =
@@ -163,12 +170,7 @@ async fn run_picks_up_files_dropped_while_it_runs_and_its_metrics_match() {
         "creates are counted by route and status: {metrics}"
     );
 
-    terminate(&child);
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("stops in time")
-        .unwrap();
-    assert!(status.success(), "SIGTERM ends run with status 0: {status}");
+    stop_within(&mut child, Duration::from_secs(15), "stops in time").await;
 }
 
 async fn loop_until_http(port: u16, path: &str) -> (u16, String) {
@@ -200,12 +202,7 @@ async fn sigterm_during_a_burst_of_300_orders_loses_nothing() {
         eventually(Duration::from_secs(15), || admin.tickets().len() >= 20).await,
         "the burst started"
     );
-    terminate(&child);
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("stops in time")
-        .unwrap();
-    assert!(status.success(), "{status}");
+    stop_within(&mut child, Duration::from_secs(15), "stops in time").await;
     let at_stop = admin.tickets().len();
     assert!(at_stop < 300, "stopped mid-burst ({at_stop} tickets)");
 
@@ -263,12 +260,12 @@ async fn sigterm_while_easyvista_is_first_checked_ends_run_with_status_0() {
         .await,
         "the start-up check reached EasyVista"
     );
-    terminate(&child);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("a stop during start-up does not wait for the check")
-        .unwrap();
-    assert!(status.success(), "{status}");
+    stop_within(
+        &mut child,
+        Duration::from_secs(10),
+        "a stop during start-up does not wait for the check",
+    )
+    .await;
     assert!(admin.tickets().is_empty(), "no work started after the stop");
 }
 
@@ -293,12 +290,7 @@ async fn creates_slower_than_the_grace_period_are_abandoned_and_resumed_without_
         "creates were sent"
     );
     let asked = Instant::now();
-    terminate(&child);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("the grace period bounds the stop")
-        .unwrap();
-    assert!(status.success(), "{status}");
+    stop_within(&mut child, Duration::from_secs(10), "the grace period bounds the stop").await;
     assert!(asked.elapsed() < Duration::from_secs(10));
 
     setup.sim.admin().clear_faults();
