@@ -468,3 +468,23 @@ async fn check_fails_on_misspelled_settings_or_mapping_attributes_and_a_missing_
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("EasyVista answers"), "the connection is still checked: {stdout}");
 }
+
+#[tokio::test]
+async fn render_json_keeps_what_it_can_read_of_an_invalid_order() {
+    let setup = Setup::new().await;
+    let mut upgraded = badge_order(3930009, "Added", 2);
+    upgraded["ChangeType"] = serde_json::json!("Upgraded");
+    setup.drop_orders("odd.json", &[upgraded, badge_order(3930010, "Added", 3)]);
+
+    let out =
+        setup.ok(&["render", "--json", setup.orders().join("odd.json").to_str().unwrap()]).await;
+
+    let rendered: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let invalid = &rendered[0];
+    assert_eq!(invalid["assignment_id"], "3930009", "{out}");
+    assert_eq!(invalid["change_type"], "Upgraded", "{out}");
+    assert_eq!(invalid["resource_type"], "Badge_User_NominativeUser", "{out}");
+    assert_eq!(invalid["connection"], CONNECTION, "{out}");
+    assert!(invalid.to_string().contains("Upgraded"), "the reason is given: {out}");
+    assert_eq!(rendered[1]["assignment_id"], "3930010", "the next order is still drafted");
+}

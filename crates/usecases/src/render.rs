@@ -32,12 +32,22 @@ pub fn render_file(
         .map(|entry| {
             let Ok(order) = &entry.order else {
                 let error = entry.order.as_ref().err().map(ToString::to_string).unwrap_or_default();
+                // What can still be read of an invalid order, as fulfill records it.
+                let text = |pointer: &str| match entry.raw.pointer(pointer) {
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                let resource_type = text("/ResourceType/Identifier");
                 return RenderedOrder {
                     position: entry.position,
-                    assignment_id: None,
-                    resource_type: None,
-                    change_type: None,
-                    connection: None,
+                    assignment_id: text("/AssignedResourceTypeId"),
+                    connection: resource_type
+                        .as_deref()
+                        .and_then(|id| mappings.get(id))
+                        .map(|m| m.mapping.connection.clone()),
+                    resource_type,
+                    change_type: text("/ChangeType"),
                     ticket: Err(error),
                 };
             };
