@@ -97,17 +97,21 @@ pub async fn run(work: Option<PathBuf>) -> Result<(), Failure> {
 
     say!("\n2. the service desk works on the tickets (in the simulator):");
     let admin = simulator.admin();
+    // What happens to each ticket is decided by its order's assignment (the external reference
+    // is `TA-<change>-<assignment>-<digest>`), not by ticket numbers, which follow the order in
+    // which concurrent creates happened to arrive.
+    let assignment = |reference: &str| reference.split('-').nth(2).unwrap_or_default().to_owned();
     let mut tickets = admin.tickets();
-    tickets.sort_by(|a, b| a.rfc.cmp(&b.rfc));
-    for (i, ticket) in tickets.iter().enumerate() {
-        let (verb, result) = match i {
-            0 | 1 | 3 => ("closed", admin.close_ticket(&ticket.rfc)),
-            2 => ("canceled", admin.cancel_ticket(&ticket.rfc)),
-            4 => ("solved, not yet closed", admin.solve_ticket(&ticket.rfc)),
+    tickets.sort_by_key(|t| assignment(&t.external_reference));
+    for ticket in &tickets {
+        let (verb, result) = match assignment(&ticket.external_reference).as_str() {
+            "3930001" => ("canceled", admin.cancel_ticket(&ticket.rfc)),
+            "3930002" | "3940001" | "3940002" => ("closed", admin.close_ticket(&ticket.rfc)),
+            "3930003" => ("solved, not yet closed", admin.solve_ticket(&ticket.rfc)),
             _ => ("left in progress", Ok(ticket.clone())),
         };
         result.map_err(|e| work_error(anyhow!("simulator: {e}")))?;
-        say!("   {} {verb}", ticket.rfc);
+        say!("   {} (assignment {}) {verb}", ticket.rfc, assignment(&ticket.external_reference));
     }
 
     say!("\n3. sync: follow the tickets and report provisioning states");
