@@ -41,8 +41,6 @@ pub struct AgentSection {
     /// `UsercubeProfileLink` of templates, with `{OwnerId}` and `{OwnerType}` placeholders.
     pub profile_link: Option<String>,
     pub html_escape: bool,
-    pub fulfill_interval_seconds: u64,
-    pub sync_interval_seconds: u64,
     /// Each wait between cycles is lengthened or shortened at random by up to this share.
     pub jitter_percent: u32,
     /// How long `run` waits for in-flight work after a stop signal.
@@ -71,6 +69,9 @@ pub struct ConnectionOptions {
     pub connect_timeout_seconds: Option<u64>,
     pub request_timeout_seconds: Option<u64>,
     pub page_size: Option<usize>,
+    /// `run`'s intervals for this connection; `TicketAgent`'s own when not set here.
+    pub fulfill_interval_seconds: Option<u64>,
+    pub sync_interval_seconds: Option<u64>,
 }
 
 impl Default for AgentSection {
@@ -85,8 +86,6 @@ impl Default for AgentSection {
             full_read_every_minutes: 60,
             profile_link: None,
             html_escape: false,
-            fulfill_interval_seconds: 60,
-            sync_interval_seconds: 300,
             jitter_percent: 10,
             shutdown_grace_seconds: 30,
             http: crate::service::HttpSection::default(),
@@ -113,6 +112,9 @@ pub struct ConnectionPlan {
     pub orders_path: PathBuf,
     pub results_path: PathBuf,
     pub settle: Duration,
+    /// How often `run` takes order files and follows tickets for this connection.
+    pub fulfill_every: Duration,
+    pub sync_every: Duration,
     pub drafts: DraftSettings,
     pub easyvista: EasyVistaConfig,
 }
@@ -221,6 +223,12 @@ impl Config {
             orders_path,
             results_path,
             settle: Duration::from_millis(options.orders_settle_milliseconds.unwrap_or(0)),
+            fulfill_every: interval(options.fulfill_interval_seconds, 60, || {
+                setting("FulfillIntervalSeconds")
+            })?,
+            sync_every: interval(options.sync_interval_seconds, 300, || {
+                setting("SyncIntervalSeconds")
+            })?,
             drafts: DraftSettings { recipient_kind, origin: options.origin.clone() },
             easyvista: easyvista_config(&self.dir, &self.settings, &settings.id)?,
         })
@@ -267,8 +275,6 @@ const AGENT_KEYS: &[&str] = &[
     "FullReadEveryMinutes",
     "ProfileLink",
     "HtmlEscape",
-    "FulfillIntervalSeconds",
-    "SyncIntervalSeconds",
     "JitterPercent",
     "ShutdownGraceSeconds",
     "Http",
@@ -278,6 +284,8 @@ const AGENT_KEYS: &[&str] = &[
 
 /// The keys of a connection's options (also allowed directly in `TicketAgent`).
 const CONNECTION_KEYS: &[&str] = &[
+    "FulfillIntervalSeconds",
+    "SyncIntervalSeconds",
     "OrdersPath",
     "ResultsPath",
     "OrdersSettleMilliseconds",
@@ -318,6 +326,14 @@ pub fn unknown_agent_settings(settings: &SettingsTree) -> Vec<String> {
     unknown
 }
 
+/// An interval of `run` in whole seconds, at least one; `default` when not set.
+fn interval(seconds: Option<u64>, default: u64, setting: impl Fn() -> String) -> Result<Duration> {
+    match seconds.unwrap_or(default) {
+        0 => bail!("setting {} must be at least 1 (seconds)", setting()),
+        seconds => Ok(Duration::from_secs(seconds)),
+    }
+}
+
 /// One connection's options: its own under `TicketAgent:Connections:<Id>`, each missing one
 /// taken from `TicketAgent` itself.
 pub fn connection_options(settings: &SettingsTree, id: &str) -> Result<ConnectionOptions> {
@@ -343,6 +359,8 @@ pub fn connection_options(settings: &SettingsTree, id: &str) -> Result<Connectio
         connect_timeout_seconds: own.connect_timeout_seconds.or(d.connect_timeout_seconds),
         request_timeout_seconds: own.request_timeout_seconds.or(d.request_timeout_seconds),
         page_size: own.page_size.or(d.page_size),
+        fulfill_interval_seconds: own.fulfill_interval_seconds.or(d.fulfill_interval_seconds),
+        sync_interval_seconds: own.sync_interval_seconds.or(d.sync_interval_seconds),
     })
 }
 
@@ -581,6 +599,22 @@ mod tests {
             "the agent section's value is the default"
         );
         assert_eq!(options.orders_path.as_deref(), Some(Path::new("orders")));
+    }
+
+    #[test]
+    fn each_connection_has_its_own_intervals_or_the_agents() {
+        let settings = settings(
+            r#"{"TicketAgent": {"SyncIntervalSeconds": 120,
+                "Connections": {"EasyVistaManual": {"FulfillIntervalSeconds": 15}}}}"#,
+        );
+        let options = connection_options(&settings, "EasyVistaManual").unwrap();
+        assert_eq!(options.fulfill_interval_seconds, Some(15));
+        assert_eq!(options.sync_interval_seconds, Some(120));
+        let name = || "TicketAgent:SyncIntervalSeconds".to_owned();
+        assert_eq!(interval(None, 300, name).unwrap(), Duration::from_secs(300));
+        let error = interval(Some(0), 300, name).unwrap_err().to_string();
+        assert!(error.contains("TicketAgent:SyncIntervalSeconds must be at least 1"), "{error}");
+        assert!(unknown_agent_settings(&settings).is_empty());
     }
 
     #[test]

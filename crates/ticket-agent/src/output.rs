@@ -119,8 +119,6 @@ pub async fn run_until_stopped(agent: Agent, mut signals: StopSignals) -> Result
 
     let stop = agent.stop.clone();
     let grace = Duration::from_secs(agent.config.agent.shutdown_grace_seconds);
-    let fulfill_every = Duration::from_secs(agent.config.agent.fulfill_interval_seconds.max(1));
-    let sync_every = Duration::from_secs(agent.config.agent.sync_interval_seconds.max(1));
     let jitter = agent.config.agent.jitter_percent.min(50);
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
 
@@ -129,8 +127,7 @@ pub async fn run_until_stopped(agent: Agent, mut signals: StopSignals) -> Result
         let mut stopped = stopped_rx.clone();
         let health = health.clone();
         tasks.spawn(async move {
-            run_connection(&connection, fulfill_every, sync_every, jitter, &health, &mut stopped)
-                .await;
+            run_connection(&connection, jitter, &health, &mut stopped).await;
         });
     }
     info!(connections = tasks.len(), "agent running; Ctrl-C or SIGTERM stops it");
@@ -151,13 +148,12 @@ pub async fn run_until_stopped(agent: Agent, mut signals: StopSignals) -> Result
 
 async fn run_connection(
     connection: &Connection,
-    fulfill_every: Duration,
-    sync_every: Duration,
     jitter: u32,
     health: &Health,
     stopped: &mut tokio::sync::watch::Receiver<bool>,
 ) {
     let id = &connection.plan.id;
+    let (fulfill_every, sync_every) = (connection.plan.fulfill_every, connection.plan.sync_every);
     // Agents started together (after a reboot, say) do not call EasyVista in step either.
     let mut next_fulfill = tokio::time::Instant::now() + first_delay(fulfill_every, jitter);
     let mut next_sync = tokio::time::Instant::now() + first_delay(sync_every, jitter);
