@@ -4,7 +4,8 @@
 use secrecy::ExposeSecret;
 use serde_json::json;
 use ta_fakes::keyvault::{
-    CLIENT_ID, CLIENT_SECRET, FakeVault, IDENTITY_HEADER, TENANT, TOKEN, VaultSecret, client_to,
+    CLIENT_ID, CLIENT_SECRET, FEDERATED_TOKEN, FakeVault, IDENTITY_HEADER, TENANT, TOKEN,
+    VaultSecret, client_to,
 };
 use ta_keyvault::{AzureEnvironment, KeyVaultSettings, KeyVaultSource};
 use ta_ports::{SecretSetting, SecretSource};
@@ -178,7 +179,8 @@ async fn debug_of_the_source_and_its_output_shows_no_secret() {
     );
 }
 
-/// Set in the child process of the managed identity test; holds the fake's address.
+/// Set in the child process of the managed identity and workload identity tests; holds the
+/// fake's address.
 const CHILD_ADDRESS: &str = "TA_KV_TEST_FAKE_ADDRESS";
 const CHILD_CA: &str = "TA_KV_TEST_FAKE_CA";
 const CHILD_VAULT: &str = "TA_KV_TEST_FAKE_VAULT";
@@ -282,4 +284,96 @@ async fn managed_identity_child(address: &str) {
             "{environment:?}"
         );
     }
+}
+
+/// Workload identity as on AKS: the child gets `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+/// `AZURE_FEDERATED_TOKEN_FILE` (a file holding the fake's federated token) and
+/// `AZURE_AUTHORITY_HOST` in its process environment, reads them the way the binary does
+/// ([`AzureEnvironment::from_process`]), and reads the vault with the token the fake hands out
+/// for that assertion. A child process for the same reason as the managed identity test.
+#[tokio::test]
+async fn a_workload_identity_from_azure_federated_token_file_reads_the_vault_with_the_files_assertion()
+ {
+    if let Ok(address) = std::env::var(CHILD_ADDRESS) {
+        return workload_identity_child(&address).await;
+    }
+    let fake = start_fake().await;
+    let token_file = std::env::temp_dir()
+        .join(format!("ta-keyvault-test-federated-token-{}", std::process::id()));
+    std::fs::write(&token_file, FEDERATED_TOKEN).unwrap();
+
+    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_workload_identity_from_azure_federated_token_file_reads_the_vault_with_the_files_assertion",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ADDRESS, fake.address.to_string())
+        .env(CHILD_CA, fake.ca_pem())
+        .env(CHILD_VAULT, fake.vault_url())
+        .env("AZURE_TENANT_ID", TENANT)
+        .env("AZURE_CLIENT_ID", CLIENT_ID)
+        .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
+        .env("AZURE_AUTHORITY_HOST", fake.authority_host())
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("IDENTITY_ENDPOINT")
+        .env_remove("IDENTITY_HEADER")
+        .env_remove("IMDS_ENDPOINT")
+        .env_remove("MSI_ENDPOINT")
+        .env_remove("MSI_SECRET")
+        .output()
+        .await;
+    let _ = std::fs::remove_file(&token_file);
+    let output = output.unwrap();
+
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("1 passed"), "the child ran the test: {shown}");
+    let log = fake.log();
+    let tokens: Vec<&String> = log
+        .iter()
+        .filter(|line| line.starts_with("token") || line.starts_with("managed identity"))
+        .collect();
+    assert_eq!(
+        tokens,
+        [&format!(
+            "token {TENANT} scope=https://localhost/.default client_assertion={FEDERATED_TOKEN}"
+        )],
+        "one client-assertion grant carrying the file's content, nothing else: {log:?}"
+    );
+    assert!(log.contains(&"get Connections--EasyVistaManual--Password".to_string()), "{log:?}");
+}
+
+async fn workload_identity_child(address: &str) {
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    let ca = std::env::var(CHILD_CA).unwrap();
+    let vault = std::env::var(CHILD_VAULT).unwrap();
+    let environment = AzureEnvironment::from_process();
+    assert!(
+        environment.client_secret.is_none() && environment.federated_token_file.is_some(),
+        "{environment:?}"
+    );
+
+    let source = KeyVaultSource::with_transport(
+        settings(&vault),
+        prefixes(),
+        &environment,
+        client_to(address, &ca),
+    )
+    .unwrap();
+    let fetched = source.fetch().await.unwrap();
+
+    assert_eq!(
+        values(&fetched),
+        vec![
+            ("Connections:EasyVistaManual:Login".to_string(), "svc-agent".to_string()),
+            ("Connections:EasyVistaManual:Password".to_string(), "vault-p4ssword".to_string()),
+            ("TicketAgent:Mode".to_string(), "fulfill".to_string()),
+        ]
+    );
 }

@@ -1,7 +1,9 @@
 //! A fake Azure Key Vault and Entra ID token endpoint on one HTTPS port, answering as
-//! `vault.localhost` and `login.localhost`: client-secret tokens, an App Service style managed
-//! identity endpoint (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`), the vault's authentication
-//! challenge, a paged secret list and secret reads. It records what it was asked, never values.
+//! `vault.localhost` and `login.localhost`: client-secret and client-assertion (workload
+//! identity) tokens, an App Service style managed identity endpoint
+//! (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`), the vault's authentication challenge, a paged secret
+//! list and secret reads. It records what it was asked, never values, except the client
+//! assertion (a fake federated token), so that a test can tell which file it came from.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +24,11 @@ pub const TENANT: &str = "contoso-tenant";
 pub const CLIENT_ID: &str = "ticket-agent-app";
 /// The only client secret the token endpoint accepts.
 pub const CLIENT_SECRET: &str = "kv-client-s3cret-5d1e";
+/// The only client assertion (federated token, as in `AZURE_FEDERATED_TOKEN_FILE`) the token
+/// endpoint accepts. Not a JWT: the fake compares it as text, as it does the client secret.
+pub const FEDERATED_TOKEN: &str = "kv-federated-token-e4a2";
+/// `client_assertion_type` of the client-assertion grant.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// The access token it hands out, and the only one the vault accepts.
 pub const TOKEN: &str = "kv-access-token-9c3b";
 /// The only `X-IDENTITY-HEADER` the managed identity endpoint accepts (`IDENTITY_HEADER`).
@@ -106,7 +113,8 @@ impl FakeVault {
         client_to(self.address, &self.ca.pem())
     }
 
-    /// What was asked, in order: `challenge`, `token <tenant> scope=<scope>`,
+    /// What was asked, in order: `challenge`, `token <tenant> scope=<scope>` (client secret),
+    /// `token <tenant> scope=<scope> client_assertion=<assertion>` (client assertion),
     /// `managed identity resource=<resource> client_id=<id or ->`, `list page <n>`,
     /// `get <name>`.
     pub fn log(&self) -> Vec<String> {
@@ -137,6 +145,9 @@ impl Shared {
     }
 }
 
+/// The v2.0 token endpoint, `client_credentials` grant only: with `client_secret`, or with a
+/// `client_assertion` of type [`JWT_BEARER`] (what azure_identity's workload identity and
+/// client assertion credentials send).
 async fn token(
     State(fake): State<Arc<Shared>>,
     Path(tenant): Path<String>,
@@ -145,13 +156,27 @@ async fn token(
     let form: HashMap<String, String> =
         url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let field = |name: &str| form.get(name).map(String::as_str);
-    fake.note(format!("token {tenant} scope={}", field("scope").unwrap_or_default()));
-    if tenant != TENANT
-        || field("client_id") != Some(CLIENT_ID)
-        || field("client_secret") != Some(CLIENT_SECRET)
-    {
-        let body = json!({ "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided." });
-        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    let scope = field("scope").unwrap_or_default();
+    let client_ok = tenant == TENANT
+        && field("client_id") == Some(CLIENT_ID)
+        && field("grant_type") == Some("client_credentials");
+    if let Some(assertion) = field("client_assertion") {
+        fake.note(format!("token {tenant} scope={scope} client_assertion={assertion}"));
+        if !client_ok
+            || field("client_assertion_type") != Some(JWT_BEARER)
+            || assertion != FEDERATED_TOKEN
+            || form.contains_key("client_secret")
+        {
+            let body = json!({ "error": "invalid_client", "error_codes": [70021],
+                "error_description": "AADSTS70021: No matching federated identity record found for presented assertion." });
+            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        }
+    } else {
+        fake.note(format!("token {tenant} scope={scope}"));
+        if !client_ok || field("client_secret") != Some(CLIENT_SECRET) {
+            let body = json!({ "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided." });
+            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        }
     }
     Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": TOKEN }))
         .into_response()
