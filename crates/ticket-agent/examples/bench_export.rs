@@ -120,7 +120,6 @@ async fn bare_client(sim: &RunningSimulator, total: usize) -> f64 {
     let client = reqwest::Client::new();
     let url = employees_url(sim);
     let start = Instant::now();
-    let mut downloaded = 0;
     for offset in (0..total).step_by(PAGE_SIZE) {
         let bytes = client
             .get(&url)
@@ -133,9 +132,7 @@ async fn bare_client(sim: &RunningSimulator, total: usize) -> f64 {
             .await
             .unwrap();
         assert!(!bytes.is_empty());
-        downloaded += 1;
     }
-    assert_eq!(downloaded, total.div_ceil(PAGE_SIZE));
     total as f64 / start.elapsed().as_secs_f64()
 }
 

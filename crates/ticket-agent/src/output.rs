@@ -194,8 +194,12 @@ async fn run_connection(
                     CycleError::Store(_) => {}
                 }
                 metrics::counter!("ta_cycle_failures_total", "connection" => id.clone(), "cycle" => cycle).increment(1);
-                // Fulfill counts its per-order errors itself; a whole cycle failing counts here.
-                metrics::counter!("ta_errors_total", "connection" => id.clone(), "class" => e.class()).increment(1);
+                // Fulfill has counted the refusal that ends its cycle with the order it hit;
+                // every other cycle failure is counted here.
+                let counted = cycle == "fulfill" && matches!(e, CycleError::Backend { .. });
+                if !counted {
+                    metrics::counter!("ta_errors_total", "connection" => id.clone(), "class" => e.class()).increment(1);
+                }
             }
         }
         update_ticket_gauges(connection).await;

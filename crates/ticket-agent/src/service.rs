@@ -91,7 +91,10 @@ fn describe_metrics() {
         "orders that ended in an error without a ticket outcome"
     );
     describe_counter!("ta_ticket_outcomes_total", "tickets that ended, by outcome");
-    describe_counter!("ta_errors_total", "failed calls to the service desk, by class");
+    describe_counter!(
+        "ta_errors_total",
+        "errors by class: failed calls to the service desk, and whole cycles that failed (ledger, store)"
+    );
     describe_counter!("ta_results_published_total", "result rows published to Identity Manager");
     describe_counter!("ta_cycle_failures_total", "fulfill or sync cycles that stopped on an error");
     describe_counter!(

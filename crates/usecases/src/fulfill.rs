@@ -93,6 +93,8 @@ enum CreateResult {
     Adopted,
     Failed,
     Retrying,
+    /// Not sent because a stop was asked for: left for the next cycle, nothing failed.
+    Deferred,
     /// The service desk refused our credentials: no point sending more creates this cycle.
     AuthenticationRefused(TicketingError),
 }
@@ -274,6 +276,7 @@ impl Fulfill {
                     CreateResult::Adopted => report.tickets_adopted += 1,
                     CreateResult::Failed => report.orders_failed += 1,
                     CreateResult::Retrying => report.orders_retrying += 1,
+                    CreateResult::Deferred => {}
                     CreateResult::AuthenticationRefused(e) => {
                         report.orders_retrying += 1;
                         refused_flag.store(true, Ordering::SeqCst);
@@ -343,7 +346,7 @@ impl Fulfill {
         // Once a stop is asked for, no create is sent that was not noted already: these orders
         // stay pending, untouched, for the next cycle.
         if self.stop.is_stopped() {
-            results.extend(to_create.drain(..).map(|_| CreateResult::Retrying));
+            results.extend(to_create.drain(..).map(|_| CreateResult::Deferred));
         }
         let references: Vec<ExternalReference> =
             to_create.iter().map(|(_, draft)| draft.external_reference.clone()).collect();
@@ -401,8 +404,11 @@ impl Fulfill {
         let opened = {
             let _call = calls.acquire().await;
             // Noted but not sent: the order stays creating and is looked up next cycle.
-            if refused.load(Ordering::SeqCst) || self.stop.is_stopped() {
+            if refused.load(Ordering::SeqCst) {
                 return Ok((CreateResult::Retrying, None));
+            }
+            if self.stop.is_stopped() {
+                return Ok((CreateResult::Deferred, None));
             }
             self.backend.open_ticket(draft).await
         };
@@ -465,7 +471,8 @@ impl Fulfill {
     }
 }
 
-fn value_text(v: &Value) -> Option<String> {
+/// A JSON string or number as text (ids come as either).
+pub(crate) fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -4,6 +4,7 @@ use serde::Serialize;
 use ta_domain::{ExternalReference, OrderFile, TicketDraft};
 
 use crate::draft::{DraftSettings, draft_for};
+use crate::fulfill::value_text;
 use crate::mappings::MappingSet;
 
 /// One entry of the file and the ticket it would open, or why it would not.
@@ -30,26 +31,24 @@ pub fn render_file(
         .entries
         .iter()
         .map(|entry| {
-            let Ok(order) = &entry.order else {
-                let error = entry.order.as_ref().err().map(ToString::to_string).unwrap_or_default();
-                // What can still be read of an invalid order, as fulfill records it.
-                let text = |pointer: &str| match entry.raw.pointer(pointer) {
-                    Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                };
-                let resource_type = text("/ResourceType/Identifier");
-                return RenderedOrder {
-                    position: entry.position,
-                    assignment_id: text("/AssignedResourceTypeId"),
-                    connection: resource_type
-                        .as_deref()
-                        .and_then(|id| mappings.get(id))
-                        .map(|m| m.mapping.connection.clone()),
-                    resource_type,
-                    change_type: text("/ChangeType"),
-                    ticket: Err(error),
-                };
+            let order = match &entry.order {
+                Ok(order) => order,
+                Err(invalid) => {
+                    // What can still be read of an invalid order, as fulfill records it.
+                    let text = |pointer: &str| entry.raw.pointer(pointer).and_then(value_text);
+                    let resource_type = text("/ResourceType/Identifier");
+                    return RenderedOrder {
+                        position: entry.position,
+                        assignment_id: invalid.assigned_resource_type_id.clone(),
+                        connection: resource_type
+                            .as_deref()
+                            .and_then(|id| mappings.get(id))
+                            .map(|m| m.mapping.connection.clone()),
+                        resource_type,
+                        change_type: text("/ChangeType"),
+                        ticket: Err(invalid.to_string()),
+                    };
+                }
             };
             let reference = ExternalReference::derive(
                 order.change_type,
