@@ -185,6 +185,39 @@ const CHILD_ADDRESS: &str = "TA_KV_TEST_FAKE_ADDRESS";
 const CHILD_CA: &str = "TA_KV_TEST_FAKE_CA";
 const CHILD_VAULT: &str = "TA_KV_TEST_FAKE_VAULT";
 
+/// Runs the test `name` of this binary again as a child process that serves no fake of its
+/// own: it gets the fake's address, CA and vault, its authority host, the variables in `set`,
+/// and none of the managed identity variables of the host nor those in `remove`. Fails unless
+/// the child ran that one test and it passed.
+async fn run_self_as_child(
+    name: &str,
+    fake: &FakeVault,
+    set: &[(&str, std::ffi::OsString)],
+    remove: &[&str],
+) {
+    let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ADDRESS, fake.address.to_string())
+        .env(CHILD_CA, fake.ca_pem())
+        .env(CHILD_VAULT, fake.vault_url())
+        .env("AZURE_AUTHORITY_HOST", fake.authority_host());
+    for variable in ["IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET"].iter().chain(remove) {
+        command.env_remove(variable);
+    }
+    for (variable, value) in set {
+        command.env(variable, value);
+    }
+    let output = command.output().await.unwrap();
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("1 passed"), "the child ran the test: {shown}");
+}
+
 /// azure_identity reads `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` from the process environment
 /// itself, and this workspace forbids the `unsafe` that setting a variable now needs, so the
 /// test runs itself again as a child process with those variables set, against the fake that
@@ -200,34 +233,16 @@ async fn a_managed_identity_from_identity_endpoint_reads_the_vault_and_a_client_
     }
     let fake = start_fake().await;
 
-    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "a_managed_identity_from_identity_endpoint_reads_the_vault_and_a_client_secret_wins_over_it",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ADDRESS, fake.address.to_string())
-        .env(CHILD_CA, fake.ca_pem())
-        .env(CHILD_VAULT, fake.vault_url())
-        .env("IDENTITY_ENDPOINT", fake.identity_endpoint())
-        .env("IDENTITY_HEADER", IDENTITY_HEADER)
-        .env("AZURE_AUTHORITY_HOST", fake.authority_host())
-        .env_remove("IDENTITY_SERVER_THUMBPRINT")
-        .env_remove("IMDS_ENDPOINT")
-        .env_remove("MSI_ENDPOINT")
-        .env_remove("MSI_SECRET")
-        .output()
-        .await
-        .unwrap();
-
-    let shown = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{shown}");
-    assert!(shown.contains("1 passed"), "the child ran the test: {shown}");
+    run_self_as_child(
+        "a_managed_identity_from_identity_endpoint_reads_the_vault_and_a_client_secret_wins_over_it",
+        &fake,
+        &[
+            ("IDENTITY_ENDPOINT", fake.identity_endpoint().into()),
+            ("IDENTITY_HEADER", IDENTITY_HEADER.into()),
+        ],
+        &["IDENTITY_SERVER_THUMBPRINT"],
+    )
+    .await;
     let tokens: Vec<String> = fake
         .log()
         .into_iter()
@@ -302,38 +317,18 @@ async fn a_workload_identity_from_azure_federated_token_file_reads_the_vault_wit
         .join(format!("ta-keyvault-test-federated-token-{}", std::process::id()));
     std::fs::write(&token_file, FEDERATED_TOKEN).unwrap();
 
-    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "a_workload_identity_from_azure_federated_token_file_reads_the_vault_with_the_files_assertion",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ADDRESS, fake.address.to_string())
-        .env(CHILD_CA, fake.ca_pem())
-        .env(CHILD_VAULT, fake.vault_url())
-        .env("AZURE_TENANT_ID", TENANT)
-        .env("AZURE_CLIENT_ID", CLIENT_ID)
-        .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
-        .env("AZURE_AUTHORITY_HOST", fake.authority_host())
-        .env_remove("AZURE_CLIENT_SECRET")
-        .env_remove("IDENTITY_ENDPOINT")
-        .env_remove("IDENTITY_HEADER")
-        .env_remove("IMDS_ENDPOINT")
-        .env_remove("MSI_ENDPOINT")
-        .env_remove("MSI_SECRET")
-        .output()
-        .await;
+    run_self_as_child(
+        "a_workload_identity_from_azure_federated_token_file_reads_the_vault_with_the_files_assertion",
+        &fake,
+        &[
+            ("AZURE_TENANT_ID", TENANT.into()),
+            ("AZURE_CLIENT_ID", CLIENT_ID.into()),
+            ("AZURE_FEDERATED_TOKEN_FILE", token_file.clone().into()),
+        ],
+        &["AZURE_CLIENT_SECRET", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"],
+    )
+    .await;
     let _ = std::fs::remove_file(&token_file);
-    let output = output.unwrap();
-
-    let shown = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{shown}");
-    assert!(shown.contains("1 passed"), "the child ran the test: {shown}");
     let log = fake.log();
     let tokens: Vec<&String> = log
         .iter()
