@@ -12,6 +12,15 @@ use ta_ports::{SecretSetting, SecretSource};
 
 /// Two pages: a disabled secret, one outside the agent's sections, and one deleted between the
 /// listing and the read.
+/// What the fake vault holds that the agent reads: enabled, under its prefixes.
+fn the_enabled_secrets_under_the_prefixes() -> Vec<(String, String)> {
+    vec![
+        ("Connections:EasyVistaManual:Login".to_string(), "svc-agent".to_string()),
+        ("Connections:EasyVistaManual:Password".to_string(), "vault-p4ssword".to_string()),
+        ("TicketAgent:Mode".to_string(), "fulfill".to_string()),
+    ]
+}
+
 async fn start_fake() -> FakeVault {
     FakeVault::start(vec![
         VaultSecret::new("Connections--EasyVistaManual--Login", "svc-agent"),
@@ -63,14 +72,7 @@ async fn enabled_secrets_under_the_agent_prefixes_are_read_from_every_page_after
 
     let fetched = source.fetch().await.unwrap();
 
-    assert_eq!(
-        values(&fetched),
-        vec![
-            ("Connections:EasyVistaManual:Login".to_string(), "svc-agent".to_string()),
-            ("Connections:EasyVistaManual:Password".to_string(), "vault-p4ssword".to_string()),
-            ("TicketAgent:Mode".to_string(), "fulfill".to_string()),
-        ]
-    );
+    assert_eq!(values(&fetched), the_enabled_secrets_under_the_prefixes());
     let log = fake.log();
     assert_eq!(log[0], "challenge", "the first request goes without a token: {log:?}");
     assert_eq!(log[1], format!("token {TENANT} scope=https://localhost/.default"));
@@ -363,12 +365,5 @@ async fn workload_identity_child(address: &str) {
     .unwrap();
     let fetched = source.fetch().await.unwrap();
 
-    assert_eq!(
-        values(&fetched),
-        vec![
-            ("Connections:EasyVistaManual:Login".to_string(), "svc-agent".to_string()),
-            ("Connections:EasyVistaManual:Password".to_string(), "vault-p4ssword".to_string()),
-            ("TicketAgent:Mode".to_string(), "fulfill".to_string()),
-        ]
-    );
+    assert_eq!(values(&fetched), the_enabled_secrets_under_the_prefixes());
 }
