@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::de::value::{StrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::tree::{Entry, Scalar};
+use crate::tree::{Entry, Scalar, names_a_secret};
 
 /// One node of the nested view: the value set at this path, if any, and the children.
 pub(crate) struct Node<'a> {
@@ -46,15 +46,15 @@ impl<'a> Node<'a> {
 
     /// Does this setting hold a secret, or a key whose name says it may be one? Its value is
     /// then never quoted in an error. Wider than the tree's rule for what is read as a secret
-    /// (any key containing `key` counts here): an error message loses nothing by hiding more.
+    /// ([`names_a_secret`], plus any key containing `key`): an error message loses nothing by
+    /// hiding more.
     fn sensitive(&self) -> bool {
         if matches!(self.scalar(), Some(Scalar::Secret(_))) {
             return true;
         }
-        let name = self.path.rsplit(':').next().unwrap_or_default().to_lowercase();
-        ["password", "secret", "token", "key", "pwd", "credential"]
-            .iter()
-            .any(|word| name.contains(word))
+        let path: Vec<String> = self.path.split(':').map(str::to_owned).collect();
+        let name = path.last().map(|key| key.to_lowercase()).unwrap_or_default();
+        names_a_secret(&path) || name.contains("key")
     }
 
     /// Empty: no children and no value, a null, or empty text (.NET binds nothing from those).
