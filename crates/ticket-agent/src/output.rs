@@ -229,19 +229,23 @@ async fn update_ticket_gauges(connection: &Connection) {
 
 /// How long the first cycle waits: nothing without jitter, else up to `percent` of the interval.
 fn first_delay(interval: Duration, percent: u32) -> Duration {
-    let spread = interval.as_secs_f64() * f64::from(percent) / 100.0;
-    if spread <= 0.0 {
-        return Duration::ZERO;
+    match spread(interval, percent) {
+        0.0 => Duration::ZERO,
+        spread => Duration::from_secs_f64(rand::rng().random_range(0.0..=spread)),
     }
-    Duration::from_secs_f64(rand::rng().random_range(0.0..=spread))
+}
+
+/// `percent` of `interval`, in seconds: how far jitter may move a wait.
+fn spread(interval: Duration, percent: u32) -> f64 {
+    interval.as_secs_f64() * f64::from(percent) / 100.0
 }
 
 /// Spreads cycles of many agents apart: the interval plus or minus up to `percent` of it.
 fn jittered(interval: Duration, percent: u32) -> Duration {
-    if percent == 0 {
+    let spread = spread(interval, percent);
+    if spread == 0.0 {
         return interval;
     }
-    let spread = interval.as_secs_f64() * f64::from(percent) / 100.0;
     let offset = rand::rng().random_range(-spread..=spread);
     Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.1))
 }
@@ -495,12 +499,12 @@ pub async fn check(config: Config) -> Result<(), Failure> {
             plan.results_path.display()
         );
         if !plan.orders_path.is_dir() {
-            let problem = format!(
-                "{id}: the orders folder {} does not exist (setting OrdersPath; Identity Manager writes its order files there)",
+            let reason = format!(
+                "the orders folder {} does not exist (setting OrdersPath; Identity Manager writes its order files there)",
                 plan.orders_path.display()
             );
-            say!("{id}: FAILED: {}", problem.trim_start_matches(&format!("{id}: ")));
-            problems.push(problem);
+            say!("{id}: FAILED: {reason}");
+            problems.push(format!("{id}: {reason}"));
         }
         let client = match ta_easyvista::EasyVistaClient::new(plan.easyvista) {
             Ok(client) => client,
