@@ -199,29 +199,17 @@ impl Fulfill {
                     &fingerprint,
                 );
                 warn!(connection = %self.connection, order = %reference, reason = %invalid, "invalid order");
-                let text = |key: &str| entry.raw.get(key).and_then(value_text).unwrap_or_default();
+                let text = |pointer: &str| raw_text(entry, pointer).unwrap_or_default();
                 NewOrder {
                     reference,
                     connection: self.connection.clone(),
                     delivery: delivery.to_owned(),
                     position: entry.position,
                     assignment_id: id,
-                    resource_type: entry
-                        .raw
-                        .pointer("/ResourceType/Identifier")
-                        .and_then(value_text)
-                        .unwrap_or_default(),
-                    change_type: text("ChangeType"),
-                    owner_id: entry
-                        .raw
-                        .pointer("/Owner/Id")
-                        .and_then(value_text)
-                        .unwrap_or_default(),
-                    owner_type: entry
-                        .raw
-                        .pointer("/ResourceType/SourceEntityType/Id")
-                        .and_then(value_text)
-                        .unwrap_or_default(),
+                    resource_type: text("/ResourceType/Identifier"),
+                    change_type: text("/ChangeType"),
+                    owner_id: text("/Owner/Id"),
+                    owner_type: text("/ResourceType/SourceEntityType/Id"),
                     order_json,
                     decided: failed(invalid.to_string()),
                 }
@@ -471,8 +459,14 @@ impl Fulfill {
     }
 }
 
+/// The text at `pointer` in an order entry as its file has it, valid order or not: what can
+/// still be told of an order that did not parse.
+pub(crate) fn raw_text(entry: &OrderEntry, pointer: &str) -> Option<String> {
+    entry.raw.pointer(pointer).and_then(value_text)
+}
+
 /// A JSON string or number as text (ids come as either).
-pub(crate) fn value_text(v: &Value) -> Option<String> {
+fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

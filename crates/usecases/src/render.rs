@@ -4,7 +4,7 @@ use serde::Serialize;
 use ta_domain::{ExternalReference, OrderFile, TicketDraft};
 
 use crate::draft::{DraftSettings, draft_for};
-use crate::fulfill::value_text;
+use crate::fulfill::raw_text;
 use crate::mappings::MappingSet;
 
 /// One entry of the file and the ticket it would open, or why it would not.
@@ -35,7 +35,7 @@ pub fn render_file(
                 Ok(order) => order,
                 Err(invalid) => {
                     // What can still be read of an invalid order, as fulfill records it.
-                    let text = |pointer: &str| entry.raw.pointer(pointer).and_then(value_text);
+                    let text = |pointer: &str| raw_text(entry, pointer);
                     let resource_type = text("/ResourceType/Identifier");
                     return RenderedOrder {
                         position: entry.position,
